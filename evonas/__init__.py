@@ -1,0 +1,1 @@
+"""evonas: a neuroevolution engine for neural architecture search."""
