@@ -6,8 +6,9 @@ construction. A node's value is the sum of its incoming edges, each edge applyin
 source node's value. The same genome describes a NAS-Bench-201 cell (space ``nb201``) or a free-form
 network (space ``free``, with a channel width per node).
 
-The JSON form is versioned (``{"kind": "dag", "version": 1, ...}``). :meth:`DAGGenome.canonical_hash`
-identifies genomes that compute the same function, so the engine never evaluates one twice.
+The JSON form is versioned (``{"kind": "dag", "version": 1, ...}``).
+:meth:`DAGGenome.canonical_hash` identifies genomes that compute the same function, so the engine
+never evaluates one twice.
 """
 
 from __future__ import annotations
@@ -251,6 +252,8 @@ class DAGGenome:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise GenomeError(f"genome: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except (UnicodeDecodeError, RecursionError) as exc:  # undecodable bytes, absurd nesting
+            raise GenomeError(f"genome: not valid JSON ({type(exc).__name__})") from None
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------- NB201 notation

@@ -19,7 +19,9 @@ from genomes.errors import GenomeError
 if TYPE_CHECKING:
     from genomes.dag import DAGGenome
 
-NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_OPS: tuple[str, ...] = (
+    "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3",
+)
 FREE_OPS: tuple[str, ...] = (
     "conv_3x3",
     "conv_5x5",
@@ -95,7 +97,8 @@ class FreeSpace:
         max_nodes: most nodes a genome may have, input and output included.
         max_edges: most edges a genome may have.
         widths: allowed channel widths of the inner (and, in network mode, output) nodes.
-        mode: ``cell`` (stacked in stages with reductions) or ``network`` (the DAG is the whole body).
+        mode: ``cell`` (stacked in stages with reductions) or ``network`` (the DAG is the whole
+            body).
         stem_channels: channels after the stem convolution.
         stages: number of stages (cell mode); each after the first halves resolution.
         cells_per_stage: cells per stage (cell mode).
@@ -122,7 +125,8 @@ class FreeSpace:
         if self.max_edges < 1:
             raise GenomeError(f"space.max_edges: must be at least 1, got {self.max_edges}")
         if not self.widths or any(w < 1 for w in self.widths):
-            raise GenomeError(f"space.widths: must be positive channel counts, got {list(self.widths)}")
+            raise GenomeError(
+                f"space.widths: must be positive channel counts, got {list(self.widths)}")
 
     def fixed_width(self, node: int, num_nodes: int) -> int | None:
         """The width a node must have, or None when the genome chooses it."""

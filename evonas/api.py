@@ -1,0 +1,120 @@
+"""The Python API: start, resume and open campaigns.
+
+>>> import evonas
+>>> run = evonas.run("examples/nb201_tabular.yaml", seed=3, **{"budget.evaluations": 50})
+>>> run.best().metrics["fitness"]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evonas.campaign import Campaign, CampaignSummary
+from evonas.config import Config, ConfigError, load_config, validate
+from evonas.evaluation import make_evaluator
+from evonas.run import Run
+from evonas.storage import JOURNAL_FILE, Journal, JournalError
+
+CONFIG_FILE = "config.yaml"
+
+
+def _dotted(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides: ``budget__evaluations=5`` and ``**{"budget.evaluations": 5}`` agree."""
+    return {key.replace("__", "."): value for key, value in overrides.items()}
+
+
+def prepare_run(config: Config, name: str | None = None) -> Path:
+    """Choose and create the run folder for a new campaign.
+
+    Raises:
+        ConfigError: when a run of that name exists already (use resume).
+    """
+    if name is None:
+        name = config.name
+    if name is None:
+        stem = Path(config.source).stem if config.source != "<dict>" else "run"
+        name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = config.runs_dir / name
+    if (run_dir / JOURNAL_FILE).exists():
+        raise ConfigError(f"{run_dir}: a run named {name!r} exists already; continue it with "
+                          f"`evonas resume {run_dir}` or choose another --name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def start_campaign(config: Config, name: str | None = None,
+                   progress: Callable[[dict[str, Any]], None] | None = None,
+                   ) -> tuple[Path, CampaignSummary]:
+    """Create a run folder and journal for ``config`` and run the campaign to its end.
+
+    Returns:
+        The run folder and the campaign summary.
+    """
+    evaluator = _evaluator_for(config)  # a bad task config fails here, before any folder exists
+    try:
+        run_dir = prepare_run(config, name)
+        data = config.to_dict()
+        data["name"] = run_dir.name
+        (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
+        journal = Journal.create(run_dir / JOURNAL_FILE, data)
+    except BaseException:
+        evaluator.close()
+        raise
+    with journal:
+        summary = Campaign(Config(data, config.source), journal, evaluator, progress).run()
+    return run_dir, summary
+
+
+def resume_campaign(run_dir: str | Path,
+                    progress: Callable[[dict[str, Any]], None] | None = None,
+                    ) -> tuple[Path, CampaignSummary]:
+    """Continue a stopped or killed campaign from its journal."""
+    run_dir = Path(run_dir)
+    path = run_dir / JOURNAL_FILE
+    if not run_dir.is_dir() or not path.is_file():
+        raise JournalError(f"{run_dir}: not a run folder (no {JOURNAL_FILE})")
+    with Journal.open(path, readonly=True) as probe:
+        data = probe.config()
+    config = Config(validate(data, f"{path}:meta.config"), str(path))
+    evaluator = _evaluator_for(config)
+    with Journal.open(path) as journal:
+        journal.add_event("resumed")
+        summary = Campaign(config, journal, evaluator, progress).run()
+    return run_dir, summary
+
+
+def _evaluator_for(config: Config):  # noqa: ANN202
+    ev = config.section("evaluator")
+    return make_evaluator(config.section("task"), config.section("space"), ev["workers"],
+                          timeout=ev["timeout"], devices=ev["devices"])
+
+
+def run(config: str | Path | dict[str, Any], name: str | None = None,
+        **overrides: Any) -> Run:
+    """Run a campaign to its end and return its :class:`Run`.
+
+    Args:
+        config: a YAML path or a config mapping.
+        name: the run name (folder under ``runs_dir``); default from the config or the time.
+        **overrides: dotted keys as with ``--set``, e.g. ``**{"strategy.population": 30}``, or
+            with ``__`` for dots (``budget__evaluations=50``).
+    """
+    cfg = load_config(config, _dotted(overrides))
+    run_dir, _ = start_campaign(cfg, name)
+    return Run(run_dir)
+
+
+def resume(run_dir: str | Path) -> Run:
+    """Continue a stopped or killed campaign and return its :class:`Run`."""
+    path, _ = resume_campaign(run_dir)
+    return Run(path)
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a finished, stopped or running campaign's folder (read-only)."""
+    return Run(path)

@@ -1,0 +1,360 @@
+"""The campaign loop: strategy <-> evaluator <-> journal.
+
+The loop keeps a *window* of individuals that have been born but not yet told to the strategy,
+at most ``evaluator.capacity`` of them:
+
+1. **Refill.** While the window has room and the budget allows, ask the strategy for candidates.
+   Each gets the next id (birth order) and is written to the journal. A candidate whose canonical
+   hash an earlier individual already has is not evaluated again: it gets a copy of that result
+   (status ``cached``). The rest are committed to the journal, then dispatched.
+2. **Wait.** Results stream back from the evaluator in any order; each is journaled at once.
+3. **Tell in birth order.** The oldest individual of the window is told to the strategy as soon as
+   its result is in, then the window is refilled. Asks happen only right after a tell, so the
+   sequence of asks and tells, and with it every genome, is a deterministic function of the
+   results, whatever order workers finish in.
+4. **Checkpoint.** Every ``campaign.checkpoint_every`` tells (and at the end), the strategy's state
+   and the counters go to the journal as a snapshot.
+
+Resume is a replay: load the last snapshot, rebuild the window from the journal, and run the same
+loop. Individuals the journal already holds are checked (same canonical hash) instead of being
+written again, their recorded results are reused, and what was dispatched but never finished is
+dispatched again. With a deterministic task a resumed campaign ends with exactly the journal of one
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from evonas.config import Config
+from evonas.evaluation import EvalJob, EvalResult, Evaluator
+from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
+from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy
+from genomes import genome_from_dict
+
+#: Stream ids for seeding components from the campaign seed.
+STRATEGY_STREAM = 1
+EVALUATION_STREAM = 2
+
+
+def evaluation_seed(campaign_seed: int, individual_id: int) -> int:
+    """The training seed of one individual: a pure function of the campaign seed and its id."""
+    seq = np.random.SeedSequence([campaign_seed, EVALUATION_STREAM, individual_id])
+    return int(seq.generate_state(1, np.uint32)[0])
+
+
+def strategy_rng(campaign_seed: int) -> np.random.Generator:
+    """The strategy's generator, seeded from the campaign seed."""
+    return np.random.default_rng(np.random.SeedSequence([campaign_seed, STRATEGY_STREAM]))
+
+
+@dataclass
+class _Pending:
+    """An individual in the window: born, not yet told."""
+
+    id: int
+    candidate: Candidate
+    hash: str
+    source_id: int | None
+    result: EvaluationRow | None = None
+
+
+@dataclass
+class CampaignSummary:
+    """What a campaign run (or resumed run) did.
+
+    Attributes:
+        individuals: individuals born so far (all sessions).
+        evaluations: evaluations performed so far (cached copies excluded).
+        failed: failed evaluations so far.
+        best_id: id of the best individual, or None.
+        best_fitness: its fitness.
+        stopped: True when stopped early (signal or wall-time budget) with work left to resume.
+        seconds: wall seconds of this session.
+    """
+
+    individuals: int
+    evaluations: int
+    failed: int
+    best_id: int | None
+    best_fitness: float | None
+    stopped: bool
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Campaign:
+    """Runs (or resumes) one campaign against an open journal.
+
+    Args:
+        config: the validated configuration (the journal's frozen copy on resume).
+        journal: the run's journal, open for writing.
+        evaluator: where evaluations run; the campaign closes it at the end.
+        progress: an observer called after each tell with a dict of counters (None: silent).
+    """
+
+    def __init__(self, config: Config, journal: Journal, evaluator: Evaluator,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.config = config
+        self.journal = journal
+        self.evaluator = evaluator
+        self.progress = progress
+        self.space = config.space()
+        self.strategy: Strategy = build_strategy(config.section("strategy"), self.space,
+                                                 strategy_rng(config.seed))
+        budget = config.section("budget")
+        self.max_evaluations: int = budget["evaluations"]
+        self.max_individuals: int | None = budget["max_individuals"]
+        self.wall_time: float | None = budget["wall_time"]
+        campaign = config.section("campaign")
+        self.checkpoint_every: int = campaign["checkpoint_every"]
+        self.grace_period: float = campaign["grace_period"]
+        self.capacity = max(1, evaluator.capacity)
+
+        self.next_id = 0
+        self.told = 0
+        self.evaluations = 0
+        self.failed = 0
+        self.elapsed_before = 0.0
+        self._window: OrderedDict[int, _Pending] = OrderedDict()
+        self._dependents: dict[int, list[int]] = {}
+        self._to_dispatch: list[_Pending] = []
+        self._replay_until = 0  # ids below this already exist in the journal
+        self._stopping = False
+        self._stop_deadline: float | None = None
+        self._started = time.monotonic()
+        self._best: tuple[float, int] | None = None
+
+    # ----------------------------------------------------------------- public
+    def run(self) -> CampaignSummary:
+        """Run until the budget is spent, the strategy is done, or a stop is requested."""
+        self._restore()
+        interrupted = False
+        with _SignalHandlers(self._request_stop):
+            try:
+                self._refill()
+                self._loop()
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                self.journal.commit()
+                self.evaluator.close()
+        if not interrupted:
+            self._snapshot()
+        stopped = interrupted or bool(self._window) or (self._stopping and not self._finished())
+        self.journal.add_event("stopped" if stopped else "completed", None,
+                               {"told": self.told, "evaluations": self.evaluations})
+        self.journal.commit()
+        return self._summary(stopped)
+
+    def _finished(self) -> bool:
+        return self.strategy.done or self.evaluations >= self.max_evaluations
+
+    # ----------------------------------------------------------------- restore
+    def _restore(self) -> None:
+        row = self.journal.last_snapshot()
+        last = self.journal.counts()["individuals"]
+        self._replay_until = last
+        if row is None:
+            return
+        self.strategy.load_state_dict(row.state["strategy"])
+        self.next_id, self.told, self.evaluations = row.next_id, row.told, row.evaluations
+        self.failed = row.state.get("failed", 0)
+        self.elapsed_before = row.state.get("elapsed", 0.0)
+        best = row.state.get("best")
+        self._best = None if best is None else (best[0], best[1])
+        for ind in self.journal.individuals(start=self.told):
+            if ind.id >= self.next_id:
+                break
+            candidate = Candidate(genome_from_dict(ind.genome), ind.parents, ind.operator,
+                                  ind.generation)
+            pending = _Pending(ind.id, candidate, ind.hash,
+                               self.journal.first_with_hash(ind.hash, ind.id))
+            self._window[ind.id] = pending
+            self._settle(pending, self.journal.evaluation(ind.id))
+        self._flush_dispatch()
+
+    # ----------------------------------------------------------------- loop
+    def _loop(self) -> None:
+        while self._window:
+            head = next(iter(self._window.values()))
+            if head.result is not None:
+                self._tell(head)
+                continue
+            if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+                break
+            for result in self.evaluator.poll(0.2):
+                self._record(result)
+            self.journal.commit()
+            if (self.wall_time is not None and not self._stopping
+                    and self._elapsed() > self.wall_time):
+                self._stopping = True
+
+    def _refill(self) -> None:
+        while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:
+            room = min(self.capacity - len(self._window), self.max_evaluations - self.evaluations)
+            if self.max_individuals is not None:
+                room = min(room, self.max_individuals - self.next_id)
+            if room <= 0:
+                break
+            candidates = self.strategy.ask(room)
+            if not candidates:
+                break
+            for candidate in candidates:
+                self._admit(candidate)
+        self._flush_dispatch()
+
+    def _admit(self, candidate: Candidate) -> None:
+        ind_id = self.next_id
+        self.next_id += 1
+        genome_hash = candidate.genome.canonical_hash()
+        recorded: EvaluationRow | None = None
+        if ind_id < self._replay_until:
+            stored = self.journal.individual(ind_id)
+            if stored is None or stored.hash != genome_hash:
+                raise JournalError(
+                    f"{self.journal.path}: individuals[{ind_id}]: replay produced a different "
+                    "genome than the journal holds (was the code, task or config changed?)")
+            recorded = self.journal.evaluation(ind_id)
+        else:
+            self.journal.add_individual(ind_id, candidate.genome.to_dict(), genome_hash,
+                                        candidate.parents, candidate.operator,
+                                        candidate.generation)
+        pending = _Pending(ind_id, candidate, genome_hash,
+                           self.journal.first_with_hash(genome_hash, ind_id))
+        self._window[ind_id] = pending
+        if pending.source_id is None:
+            self.evaluations += 1
+        self._settle(pending, recorded)
+
+    def _settle(self, pending: _Pending, recorded: EvaluationRow | None) -> None:
+        """Give a window member its result now, or arrange for it to get one."""
+        if recorded is not None:
+            pending.result = recorded
+        elif pending.source_id is None:
+            self._to_dispatch.append(pending)
+        else:
+            source = self._window.get(pending.source_id)
+            source_result = source.result if source is not None else \
+                self.journal.evaluation(pending.source_id)
+            if source_result is None:
+                self._dependents.setdefault(pending.source_id, []).append(pending.id)
+            else:
+                self._copy_result(pending, source_result)
+
+    def _flush_dispatch(self) -> None:
+        if not self._to_dispatch:
+            return
+        self.journal.commit()  # every individual is durable before it is dispatched
+        for pending in self._to_dispatch:
+            self.journal.add_event("dispatched", pending.id)
+            self.evaluator.submit(EvalJob(pending.id, pending.candidate.genome.to_dict(),
+                                          evaluation_seed(self.config.seed, pending.id)))
+        self._to_dispatch = []
+
+    def _record(self, result: EvalResult) -> None:
+        pending = self._window.get(result.individual_id)
+        if pending is None or pending.result is not None:
+            return  # a late result for an individual already settled
+        fitness = result.metrics.get("fitness") if result.status == "ok" else None
+        row = EvaluationRow(result.individual_id, result.status,
+                            None if fitness is None else float(fitness), dict(result.metrics),
+                            result.error, result.worker, result.seconds, None)
+        self.journal.add_evaluation(row)
+        pending.result = row
+        for dep_id in self._dependents.pop(pending.id, []):
+            self._copy_result(self._window[dep_id], row)
+
+    def _copy_result(self, pending: _Pending, source: EvaluationRow) -> None:
+        status = "cached" if source.status in ("ok", "cached") else source.status
+        row = EvaluationRow(pending.id, status, source.fitness, source.metrics, source.error,
+                            None, 0.0, pending.source_id)
+        self.journal.add_evaluation(row)
+        pending.result = row
+
+    def _tell(self, pending: _Pending) -> None:
+        del self._window[pending.id]
+        result = pending.result
+        assert result is not None
+        fitness = result.fitness if result.status in ("ok", "cached") else None
+        self.strategy.tell([Evaluated(pending.id, pending.candidate.genome, fitness,
+                                      result.metrics)])
+        self.told += 1
+        if result.status == "failed" and pending.source_id is None:
+            self.failed += 1
+        if result.status == "ok" and fitness is not None and (
+                self._best is None or fitness > self._best[0]):
+            self._best = (fitness, pending.id)
+        if self.told % self.checkpoint_every == 0:
+            self._snapshot()
+        if self.progress is not None:
+            self.progress(self._counters(pending))
+        self._refill()
+
+    # ----------------------------------------------------------------- state
+    def _elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self._started)
+
+    def _snapshot(self) -> None:
+        state = {"strategy": self.strategy.state_dict(), "failed": self.failed,
+                 "elapsed": self._elapsed(),
+                 "best": None if self._best is None else list(self._best)}
+        self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state))
+
+    def _counters(self, last: _Pending) -> dict[str, Any]:
+        return {
+            "told": self.told, "evaluations": self.evaluations,
+            "max_evaluations": self.max_evaluations, "failed": self.failed,
+            "best_fitness": None if self._best is None else self._best[0],
+            "best_id": None if self._best is None else self._best[1],
+            "last_id": last.id, "last_status": last.result.status if last.result else None,
+            "elapsed": self._elapsed(), **self.strategy.summary(),
+        }
+
+    def _summary(self, stopped: bool) -> CampaignSummary:
+        return CampaignSummary(
+            individuals=self.next_id, evaluations=self.evaluations, failed=self.failed,
+            best_id=None if self._best is None else self._best[1],
+            best_fitness=None if self._best is None else self._best[0],
+            stopped=stopped, seconds=time.monotonic() - self._started)
+
+    # ----------------------------------------------------------------- stopping
+    def _request_stop(self) -> None:
+        if self._stopping and self._stop_deadline is not None:
+            raise KeyboardInterrupt
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + self.grace_period
+        print(f"\nevonas: stopping; waiting up to {self.grace_period:g}s for "
+              f"{len(self._window)} evaluation(s) in flight (interrupt again to stop now)",
+              file=sys.stderr, flush=True)
+
+
+class _SignalHandlers:
+    """Route SIGINT/SIGTERM to a callback while a campaign runs (main thread only)."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self._saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.callback()
+
+    def __enter__(self) -> _SignalHandlers:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,209 @@
+"""The ``evonas`` command line.
+
+``evonas run CONFIG``, ``evonas resume RUN``, ``evonas status RUN``, ``evonas best RUN``. Bad input
+(config, genome, journal, dataset) prints one line naming the file and field and exits with code 2;
+``--debug`` shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from evonas.config import ConfigError
+from evonas.storage import JournalError
+from evonas.tasks import TaskError
+from genomes import GenomeError
+
+USER_ERRORS = (ConfigError, JournalError, TaskError, GenomeError)
+
+
+class ProgressBar:
+    """A tqdm bar over evaluations showing the best fitness so far and the ETA."""
+
+    def __init__(self, total: int, initial: int = 0) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, initial=initial, unit="eval", dynamic_ncols=True,
+                         file=sys.stderr, desc="evaluations")
+
+    def __call__(self, counters: dict[str, Any]) -> None:
+        self._bar.n = min(counters["evaluations"], self._bar.total)
+        best = counters["best_fitness"]
+        postfix = {"best": "-" if best is None else f"{best:.4f}",
+                   "individuals": counters["told"]}
+        if counters["failed"]:
+            postfix["failed"] = counters["failed"]
+        if "generation" in counters:
+            postfix["gen"] = counters["generation"]
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress(config_data: dict[str, Any], quiet: bool) -> ProgressBar | None:
+    if quiet or not config_data["campaign"]["progress"]:
+        return None
+    return ProgressBar(config_data["budget"]["evaluations"])
+
+
+def _print_summary(run_dir: Path, summary: Any) -> None:
+    from evonas.run import Run
+
+    with Run(run_dir) as run:
+        best = run.best()
+        status = run.status()
+    print(f"run: {run_dir}")
+    print(f"individuals: {status['individuals']}  evaluations: {status['evaluations']}  "
+          f"cached: {status['cached']}  failed: {status['failed']}  "
+          f"time: {summary.seconds:.1f}s")
+    if best is None:
+        print("best: none (no successful evaluation)")
+    else:
+        shown = {k: v for k, v in best.metrics.items() if isinstance(v, int | float)}
+        metrics = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in shown.items())
+        print(f"best: individual {best.id}  fitness={best.fitness:.4f}")
+        print(f"  genome: {best.genome.describe()}")
+        print(f"  metrics: {metrics}")
+    if summary.stopped:
+        print(f"stopped before the end; continue with: evonas resume {run_dir}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evonas.api import start_campaign
+    from evonas.config import load_config
+
+    config = load_config(args.config, args.set or [])
+    bar = _progress(config.data, args.quiet)
+    try:
+        run_dir, summary = start_campaign(config, args.name, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_summary(run_dir, summary)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from evonas.api import resume_campaign
+    from evonas.storage import JOURNAL_FILE, Journal
+
+    path = Path(args.run) / JOURNAL_FILE
+    bar = None
+    if path.is_file():
+        with Journal.open(path, readonly=True) as journal:
+            data = journal.config()
+            snapshot = journal.last_snapshot()
+        bar = _progress(data, args.quiet) if isinstance(data.get("campaign"), dict) else None
+        if bar is not None and snapshot is not None:
+            bar(({"evaluations": snapshot.evaluations, "best_fitness": None,
+                  "told": snapshot.told, "failed": 0}))
+    try:
+        run_dir, summary = resume_campaign(args.run, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_summary(run_dir, summary)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from evonas.run import Run
+
+    with Run(args.run) as run:
+        status = run.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"run: {status['path']}  ({status['state']})")
+    print(f"strategy: {status['strategy']}  task: {status['task']}")
+    print(f"individuals: {status['individuals']}  evaluations: {status['evaluations']}"
+          f"/{status['budget_evaluations']}  cached: {status['cached']}  "
+          f"failed: {status['failed']}  pending: {status['pending']}")
+    best = status["best"]
+    if best is None:
+        print("best: none yet")
+    else:
+        print(f"best: individual {best['id']}  fitness={best['fitness']:.4f}  {best['genome']}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from evonas.run import Run
+
+    with Run(args.run) as run:
+        best = run.best()
+        config = run.config
+    if best is None:
+        print(f"{args.run}: no successful evaluation yet", file=sys.stderr)
+        return 1
+    if args.export:
+        from evonas.exporting import export_best
+
+        note = export_best(best, config, Path(args.export))
+        print(f"wrote {args.export} ({note})", file=sys.stderr)
+    if args.json:
+        print(json.dumps(best.to_dict(), indent=2))
+    else:
+        print(f"individual {best.id}  fitness={best.fitness:.4f}  status={best.status}")
+        print(f"genome: {best.genome.describe()}")
+        print(f"parents: {list(best.parents)}  operator: {json.dumps(best.operator)}")
+        for key, value in best.metrics.items():
+            print(f"  {key}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evonas", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="start a campaign from a YAML config")
+    p.add_argument("config", help="campaign YAML file")
+    p.add_argument("--name", help="run name (folder under runs_dir)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set budget.evaluations=50")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a stopped or killed campaign")
+    p.add_argument("run", help="run folder, e.g. runs/NAME")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="counts and best so far of a run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("best", help="the best individual of a run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--export", metavar="FILE", help="write the network: .py source, "
+                   ".pt weights or .onnx")
+    p.set_defaults(func=cmd_best)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``evonas`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"evonas: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

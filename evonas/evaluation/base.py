@@ -1,0 +1,122 @@
+"""The Evaluator contract: submit evaluation jobs, collect results as they finish.
+
+An evaluator runs a task on genomes somewhere (this process, a local process pool, later Ray). The
+campaign keeps :attr:`Evaluator.capacity` jobs submitted and collects results with
+:meth:`Evaluator.poll` or :meth:`Evaluator.results`; results come back in completion order, not
+submission order, tagged with the job's ``individual_id``.
+
+Jobs and results are plain JSON-able data: a job carries the genome's ``to_dict()`` form, never a
+genome object, a DEAP individual or a module. Every submitted job yields exactly one result: a
+failed evaluation (an exception, a NaN loss, a dead or hung worker) is a result with
+``status == "failed"`` and a short ``error``, never an exception in the campaign.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+
+@dataclass
+class EvalJob:
+    """One evaluation to run.
+
+    Attributes:
+        individual_id: the journal id of the individual (results carry it back).
+        genome: the genome's ``to_dict()`` JSON form.
+        seed: seeds everything random in the evaluation.
+    """
+
+    individual_id: int
+    genome: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class EvalResult:
+    """The outcome of one :class:`EvalJob`.
+
+    Attributes:
+        individual_id: the job's ``individual_id``.
+        status: ``"ok"`` or ``"failed"``.
+        metrics: the task's metrics (empty when failed).
+        error: a short reason when failed (``"timeout after 30s"``), else None.
+        worker: who ran it, e.g. ``"worker-0 (cpu)"`` or ``"worker-1 (cuda:1)"``.
+        seconds: wall seconds the evaluation took.
+    """
+
+    individual_id: int
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    worker: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
+        return cls(**data)
+
+    @classmethod
+    def failed(cls, job: EvalJob, error: str, worker: str, seconds: float) -> EvalResult:
+        """A failed result for ``job``."""
+        return cls(job.individual_id, STATUS_FAILED, {}, error, worker, round(seconds, 4))
+
+
+class Evaluator(abc.ABC):
+    """Runs evaluation jobs and hands back their results.
+
+    Usable as a context manager (``close()`` on exit). Implementations must return exactly one
+    result per submitted job and never raise because an evaluation failed.
+    """
+
+    @abc.abstractmethod
+    def submit(self, job: EvalJob) -> None:
+        """Queue ``job``; it starts as soon as a slot is free. Never blocks on the evaluation."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float | None = None) -> list[EvalResult]:
+        """Wait for results.
+
+        Blocks until at least one result is available or ``timeout`` seconds pass (``None``:
+        no limit), then returns every result available. Returns ``[]`` at once when nothing is
+        in flight.
+        """
+
+    def results(self) -> Iterator[EvalResult]:
+        """Yield results as they finish until nothing is in flight."""
+        while self.in_flight:
+            yield from self.poll(None)
+
+    @property
+    @abc.abstractmethod
+    def in_flight(self) -> int:
+        """Jobs submitted whose results have not been returned yet."""
+
+    @property
+    @abc.abstractmethod
+    def capacity(self) -> int:
+        """How many jobs run at once (keep this many submitted to keep every slot busy)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop all work and release resources; results still in flight are dropped."""
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,333 @@
+"""A local pool of persistent worker processes (``multiprocess``, spawn start method).
+
+Each worker builds the task once from its JSON config and keeps its dataset loaded. The parent
+holds at most one job per worker, so it always knows which job a worker is running; jobs
+submitted beyond the pool's capacity wait in the parent until a worker is free.
+
+Each worker has its own duplex pipe to the parent (jobs in, messages out) rather than a share of one
+result queue: a process killed while writing to a shared queue would leave the queue's write lock
+held and stall every other worker. The parent waits on all pipes and all process sentinels at
+once (:func:`multiprocess.connection.wait`), so it sees a result or a death as soon as it happens.
+
+Faults cost one failed result each, never the pool:
+
+1. An exception in the evaluation: the worker reports it (``"RuntimeError: ..."``, ``"nan loss"``,
+   ``"out of memory"``) and carries on.
+2. A worker process that dies (``os._exit``, a segfault, the OOM killer): its job fails with
+   ``"worker died (exit code N)"`` and a fresh worker takes its place.
+3. A job running longer than ``timeout`` seconds (counted from when the worker starts it): the
+   worker is killed, the job fails with ``"timeout after Xs"`` and a fresh worker takes its place.
+
+Workers ignore SIGINT (the parent decides when to stop), are daemonic (terminated when the parent
+exits) and exit on their own when the parent process disappears, so none is left orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import multiprocess
+from multiprocess.connection import wait as wait_for_objects
+
+from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
+from evonas.evaluation.devices import WorkerDevice, patched_environ, plan_devices
+from evonas.evaluation.worker import worker_main
+
+#: Seconds ``close()`` waits for idle workers to exit after the stop sentinel.
+CLOSE_GRACE_SECONDS = 5.0
+#: Longest single wait before the pool re-checks its workers (a safety net; deaths wake it).
+MAX_WAIT_SECONDS = 1.0
+#: A slot whose worker dies this many times in a row before becoming ready is given up.
+MAX_STARTUP_FAILURES = 3
+
+
+class WorkerStartupError(RuntimeError):
+    """Workers keep dying before they are ready (a broken environment, not a bad genome)."""
+
+
+@dataclass
+class _Slot:
+    """One worker position in the pool; its process is replaced when it dies."""
+
+    index: int
+    device: WorkerDevice
+    process: Any = None
+    conn: Any = None
+    broken: bool = False
+    ready: bool = False
+    startup_failures: int = 0
+    job: EvalJob | None = None
+    dispatched_at: float = 0.0
+    started_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"worker-{self.index} ({self.device.label})"
+
+
+class LocalPoolEvaluator(Evaluator):
+    """Evaluate jobs in ``workers`` persistent spawned processes.
+
+    Args:
+        task_config: the ``task:`` mapping (JSON-able); each worker builds the task from it.
+        space_config: the ``space:`` mapping (JSON-able).
+        workers: number of worker processes (the capacity).
+        timeout: seconds a job may run before its worker is killed (None: no limit).
+        devices: devices shared out round-robin (default: every visible GPU, else CPU slots).
+    """
+
+    def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
+                 timeout: float | None = None, devices: list[str] | None = None) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout: must be positive seconds or None, got {timeout}")
+        self.task_config = dict(task_config)
+        self.space_config = dict(space_config)
+        self.timeout = timeout
+        self._ctx = multiprocess.get_context("spawn")
+        self._pending: deque[EvalJob] = deque()
+        self._done: list[EvalResult] = []
+        self._closed = False
+        self._slots = [_Slot(i, device) for i, device in enumerate(plan_devices(workers, devices))]
+        try:
+            for slot in self._slots:
+                self._start(slot)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ Evaluator API
+    def submit(self, job: EvalJob) -> None:
+        """Queue ``job``; it goes to the first free worker (at once if one is free)."""
+        if self._closed:
+            raise RuntimeError("submit: the evaluator is closed")
+        if not isinstance(job, EvalJob):
+            raise TypeError(f"submit: expected an EvalJob, got {type(job).__name__}")
+        self._pending.append(job)
+        self._dispatch()
+
+    def poll(self, timeout: float | None = None) -> list[EvalResult]:
+        """Wait up to ``timeout`` seconds (None: no limit) for results; return all available."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            if self._done or not self.in_flight:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            self._wait(self._wait_seconds(now, deadline))
+            self._check_timeouts()
+        done, self._done = self._done, []
+        return done
+
+    @property
+    def in_flight(self) -> int:
+        busy = sum(slot.job is not None for slot in self._slots)
+        return len(self._pending) + busy + len(self._done)
+
+    @property
+    def capacity(self) -> int:
+        return len(self._slots)
+
+    @property
+    def worker_names(self) -> list[str]:
+        """Names of the workers, as results report them."""
+        return [slot.name for slot in self._slots]
+
+    def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Block until every worker has built its task (data loaded, torch imported).
+
+        Results that finish meanwhile are kept for the next :meth:`poll`.
+
+        Raises:
+            TimeoutError: when ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not all(slot.ready for slot in self._slots):
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                waiting = [slot.name for slot in self._slots if not slot.ready]
+                raise TimeoutError(f"workers not ready after {timeout}s: {waiting}")
+            self._wait(self._wait_seconds(now, deadline))
+            self._check_timeouts()
+            self._dispatch()
+
+    def close(self) -> None:
+        """Stop every worker: idle ones get a stop message, busy ones are terminated.
+
+        Jobs still in flight are dropped. Safe to call more than once.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        for slot in self._slots:
+            if slot.process is None:
+                continue
+            if slot.job is None and not slot.broken and slot.process.is_alive():
+                try:
+                    slot.conn.send(None)
+                except OSError:
+                    slot.process.terminate()
+            else:
+                slot.process.terminate()
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        for slot in self._slots:
+            if slot.process is not None:
+                _stop_process(slot.process, max(0.0, deadline - time.monotonic()))
+                slot.conn.close()
+                slot.job = None
+        self._done.clear()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # never raise from a finaliser
+            self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _start(self, slot: _Slot) -> None:
+        """Start a fresh worker process for ``slot``, with a fresh pipe."""
+        slot.ready = slot.broken = False
+        slot.job = None
+        slot.started_at = None
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        spec = {
+            "name": slot.name,
+            "device": slot.device.local,
+            "threads": slot.device.threads,
+            "task": self.task_config,
+            "space": self.space_config,
+            "parent_pid": os.getpid(),
+        }
+        process = self._ctx.Process(target=worker_main, args=(spec, child_end),
+                                    name=f"evonas-{slot.name}", daemon=True)
+        with patched_environ(slot.device.env):  # inherited by the child at start
+            process.start()
+        child_end.close()  # the child holds its own copy; ours would hide its death (no EOF)
+        slot.process, slot.conn = process, parent_end
+
+    def _dispatch(self) -> None:
+        """Hand pending jobs to idle workers (one job per worker)."""
+        for slot in self._slots:
+            if not self._pending:
+                return
+            if slot.job is not None or slot.broken:
+                continue
+            job = self._pending.popleft()
+            try:
+                slot.conn.send(asdict(job))
+            except OSError:  # the worker just died; its sentinel will trigger the replacement
+                self._pending.appendleft(job)
+                slot.broken = True
+                continue
+            slot.job = job
+            slot.dispatched_at = time.monotonic()
+            slot.started_at = None
+
+    def _wait_seconds(self, now: float, deadline: float | None) -> float:
+        """How long to block: until the deadline, the next job timeout, or the safety net."""
+        limits = [MAX_WAIT_SECONDS]
+        if deadline is not None:
+            limits.append(deadline - now)
+        if self.timeout is not None:
+            limits += [slot.started_at + self.timeout - now for slot in self._slots
+                       if slot.job is not None and slot.started_at is not None]
+        return max(0.0, min(limits))
+
+    def _wait(self, seconds: float) -> None:
+        """Block up to ``seconds`` on every pipe and process sentinel; handle what is ready."""
+        owners: dict[Any, _Slot] = {}
+        for slot in self._slots:
+            owners[slot.process.sentinel] = slot
+            if not slot.broken:
+                owners[slot.conn] = slot
+        dead = []
+        for ready in wait_for_objects(list(owners), timeout=seconds):
+            slot = owners[ready]
+            if ready is slot.conn:
+                self._read(slot)
+            else:
+                dead.append(slot)
+        for slot in dead:
+            self._read(slot)  # what it sent before dying is in the pipe
+            slot.process.join(timeout=1.0)
+            self._replace(slot, f"worker died ({_describe_exit(slot.process.exitcode)})")
+
+    def _read(self, slot: _Slot) -> None:
+        """Handle every message waiting on ``slot``'s pipe."""
+        while not slot.broken:
+            try:
+                if not slot.conn.poll():
+                    return
+                kind, payload = slot.conn.recv()
+            except (EOFError, OSError):  # the worker is gone or going; its sentinel will tell
+                slot.broken = True
+                return
+            if kind == "ready":
+                slot.ready = True
+                slot.startup_failures = 0
+            elif kind == "started":
+                if slot.job is not None and slot.job.individual_id == payload:
+                    slot.started_at = time.monotonic()
+            elif kind == "result":
+                result = EvalResult.from_dict(payload)
+                if slot.job is not None and slot.job.individual_id == result.individual_id:
+                    slot.job = None
+                    slot.started_at = None
+                    self._done.append(result)
+
+    def _check_timeouts(self) -> None:
+        """Kill workers whose job has run past the timeout, failing the job."""
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for slot in self._slots:
+            if (slot.job is not None and slot.started_at is not None
+                    and now - slot.started_at > self.timeout):
+                slot.process.kill()
+                slot.process.join(timeout=1.0)
+                self._read(slot)  # it may have finished just before the kill
+                self._replace(slot, f"timeout after {self.timeout:g}s")
+
+    def _replace(self, slot: _Slot, reason: str) -> None:
+        """Fail the job ``slot`` still holds with ``reason`` and start a fresh worker."""
+        if slot.job is not None:
+            seconds = time.monotonic() - (slot.started_at or slot.dispatched_at)
+            self._done.append(EvalResult.failed(slot.job, reason, slot.name, seconds))
+            slot.job = None
+        elif not slot.ready:
+            slot.startup_failures += 1
+            if slot.startup_failures >= MAX_STARTUP_FAILURES:
+                raise WorkerStartupError(
+                    f"{slot.name} died {slot.startup_failures} times before it was ready "
+                    f"(last: {reason}); check that the task can be built in a fresh process")
+        if slot.process.is_alive():
+            _stop_process(slot.process, 0.0)
+        slot.conn.close()
+        self._start(slot)
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"exit code {exitcode}, {signal.Signals(-exitcode).name}"
+        except ValueError:
+            pass
+    return f"exit code {exitcode}"
+
+
+def _stop_process(process: Any, grace: float) -> None:
+    """Join ``process`` for ``grace`` seconds, then terminate, then kill."""
+    if grace > 0:
+        process.join(timeout=grace)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=1.0)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=1.0)

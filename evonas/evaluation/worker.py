@@ -1,0 +1,101 @@
+"""The pool worker process: build the task once, then evaluate jobs until told to stop.
+
+This module is the spawn target of :class:`~evonas.evaluation.pool.LocalPoolEvaluator`. It imports
+only the standard library at module level: torch (and everything that imports it) is imported
+inside :func:`worker_main`, after the device environment (``CUDA_VISIBLE_DEVICES``,
+``OMP_NUM_THREADS``) the parent set for this process is in place and the thread count is applied.
+
+The worker talks to the parent over its own duplex pipe. It receives ``EvalJob`` fields as a dict
+(``None`` means stop) and sends ``(kind, payload)`` tuples:
+
+* ``("ready", setup_error | None)``: the task is built (or failed to build);
+* ``("started", individual_id)``: a job began (the parent's timeout clock starts);
+* ``("result", EvalResult.to_dict())``: a job finished.
+
+Sends are synchronous (no feeder thread), so a message sent before the process dies is delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+#: How often the worker checks that its parent is still alive, in seconds.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def worker_main(spec: dict[str, Any], conn: Any) -> None:
+    """Run one worker until a ``None`` job arrives or the parent process disappears.
+
+    Args:
+        spec: plain data: ``name`` (``"worker-0 (cpu)"``), ``device``
+            (as this process sees it, e.g. ``"cuda:0"``), ``threads`` (torch threads or None),
+            ``task`` and ``space`` (config mappings) and ``parent_pid``.
+        conn: this worker's end of its pipe to the parent.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    _exit_with_parent(spec["parent_pid"])
+    name, device = spec["name"], spec["device"]
+    task = space = setup_error = None
+    try:
+        task, space = _set_up(spec)
+    except Exception as exc:  # noqa: BLE001 (reported to the parent, every job then fails)
+        from evonas.evaluation.execute import describe_exception
+
+        setup_error = describe_exception(exc)
+    conn.send(("ready", setup_error))
+
+    from evonas.evaluation.base import EvalJob, EvalResult
+    from evonas.evaluation.execute import run_job
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            break
+        if message is None:
+            break
+        job = EvalJob(**message)
+        conn.send(("started", job.individual_id))
+        if setup_error is not None:
+            result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
+        else:
+            result = run_job(task, space, job, name, device)
+        conn.send(("result", result.to_dict()))
+
+
+def _set_up(spec: dict[str, Any]) -> tuple[Any, Any]:
+    """Apply the thread count, then build the space and the task and warm the task up."""
+    threads = spec.get("threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # fails once parallel work has run
+            torch.set_num_interop_threads(1)
+    from evonas.tasks import build_task
+    from genomes import space_from_dict
+
+    space = space_from_dict(spec["space"])
+    task = build_task(spec["task"], space)
+    task.warm_up(spec["device"])
+    return task, space
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Start a daemon thread that ends this process when the parent is gone.
+
+    It also covers a worker stuck in a long evaluation, which never returns to its pipe.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

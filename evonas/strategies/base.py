@@ -1,0 +1,115 @@
+"""The Strategy contract shared by every search strategy.
+
+A strategy proposes candidates and learns from their results; it never evaluates anything itself.
+The campaign drives it:
+
+1. ``ask(n)`` returns up to ``n`` new candidates (a genome, the ids of its parents and a JSON record
+   of the operator that made it). It may return fewer, or none while it waits for results (a
+   generational strategy waits for its whole generation).
+2. The campaign gives every candidate an individual id (birth order), evaluates it, and calls
+   ``tell(results)`` with the results **in birth order**. Because asks only happen between tells,
+   the whole sequence of asks and tells is a deterministic function of the results, which is what
+   makes resume-by-replay exact.
+3. ``state_dict()`` / ``load_state_dict()`` capture everything, RNG state included, as JSON-safe
+   data; ``done`` says the strategy has nothing more to propose.
+
+Randomness comes only from the ``numpy.random.Generator`` the strategy is built with.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from genomes import DAGGenome, SearchSpace, genome_from_dict
+
+
+@dataclass
+class Candidate:
+    """A genome proposed by a strategy, not yet evaluated.
+
+    Attributes:
+        genome: the proposed architecture.
+        parents: individual ids of its parents (empty for random genomes).
+        operator: JSON record of how it was made (``{"op": "random"}``, a mutation record...).
+        generation: the generation it belongs to, where the strategy has generations.
+    """
+
+    genome: DAGGenome
+    parents: tuple[int, ...] = ()
+    operator: dict[str, Any] = field(default_factory=lambda: {"op": "random"})
+    generation: int | None = None
+
+
+@dataclass
+class Evaluated:
+    """An individual with its outcome, as a strategy is told it.
+
+    Attributes:
+        id: the individual id (birth order).
+        genome: its genome.
+        fitness: the value to maximise, or None when the evaluation failed.
+        metrics: every metric the task reported.
+    """
+
+    id: int
+    genome: DAGGenome
+    fitness: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """Fitness for comparisons: a failed evaluation ranks below every success."""
+        return -math.inf if self.fitness is None else self.fitness
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "genome": self.genome.to_dict(), "fitness": self.fitness}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluated:
+        return cls(data["id"], genome_from_dict(data["genome"]), data["fitness"])
+
+
+class Strategy(abc.ABC):
+    """Base class of search strategies (see the module docstring for the contract).
+
+    Args:
+        space: the search space genomes are drawn from.
+        rng: the strategy's own random generator, seeded from the campaign seed.
+    """
+
+    #: Name used in configs (``strategy.name``).
+    name: str = ""
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
+        self.space = space
+        self.rng = rng
+
+    @abc.abstractmethod
+    def ask(self, n: int) -> list[Candidate]:
+        """Propose up to ``n`` new candidates (possibly none while waiting for results)."""
+
+    @abc.abstractmethod
+    def tell(self, results: list[Evaluated]) -> None:
+        """Learn from evaluated individuals, given in birth order."""
+
+    @property
+    def done(self) -> bool:
+        """True when the strategy will propose nothing more."""
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-safe state, RNG included. Subclasses extend it."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.rng.bit_generator.state = state["rng"]
+
+    def summary(self) -> dict[str, Any]:
+        """A few numbers for progress displays (generation, population size...)."""
+        return {}

@@ -1,0 +1,164 @@
+"""Generational (mu + lambda) evolution with DEAP's variation loop and selection.
+
+Each generation:
+
+1. Generation 0 is ``population`` random genomes.
+2. Later generations are ``offspring`` children from :func:`deap.algorithms.varOr`: each child is a
+   crossover of two random members (probability ``cxpb``), a mutation of one (``mutpb``), or a
+   copy (the rest; copies cost nothing, the campaign's cache answers them).
+3. When the whole generation has been told, the next population is ``select(population +
+   offspring, mu)`` with :func:`deap.tools.selBest` or :func:`deap.tools.selTournament`, as in
+   :func:`deap.algorithms.eaMuPlusLambda`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from deap import algorithms, base, tools
+
+from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.deap_bridge import Member, deap_random
+from genomes import SearchSpace, genome_from_dict
+from operators import crossover_dag, mutate, random_genome
+
+
+class GenerationalEvolution(Strategy):
+    """(mu + lambda) evolution.
+
+    Args:
+        space: the search space.
+        rng: the strategy's random generator.
+        population: mu, the number of survivors kept each generation (and the initial size).
+        offspring: lambda, children per generation.
+        cxpb: probability that a child comes from crossover.
+        mutpb: probability that a child comes from mutation (``cxpb + mutpb <= 1``).
+        selection: ``best`` (truncation, DEAP's selBest) or ``tournament`` (selTournament).
+        tournament_size: contestants per tournament when ``selection`` is ``tournament``.
+        generations: stop after this many generations (None: the campaign budget decides).
+        mutation_weights: relative weights of the mutation operators by name.
+    """
+
+    name = "generational"
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
+                 offspring: int = 20, cxpb: float = 0.3, mutpb: float = 0.7,
+                 selection: str = "best", tournament_size: int = 3,
+                 generations: int | None = None,
+                 mutation_weights: dict[str, float] | None = None) -> None:
+        super().__init__(space, rng)
+        self.mu = population
+        self.lambda_ = offspring
+        self.cxpb = cxpb
+        self.mutpb = mutpb
+        self.selection = selection
+        self.tournament_size = tournament_size
+        self.generations = generations
+        self.mutation_weights = mutation_weights
+        self.generation = 0
+        self.population: list[Member] = []
+        self._told: list[Member] = []
+        self._queue: list[Candidate] = []
+        self._waiting = 0
+        self._toolbox = self._make_toolbox()
+
+    def _make_toolbox(self) -> base.Toolbox:
+        toolbox = base.Toolbox()
+        toolbox.register("mate", self._mate)
+        toolbox.register("mutate", self._mutate)
+        if self.selection == "tournament":
+            toolbox.register("select", tools.selTournament, tournsize=self.tournament_size)
+        else:
+            toolbox.register("select", tools.selBest)
+        return toolbox
+
+    def _mate(self, a: Member, b: Member) -> tuple[Member, Member]:
+        child, record = crossover_dag(a.genome, b.genome, self.rng, self.space)
+        a.genome, a.parents, a.operator = child, (a.id, b.id), record
+        return a, b
+
+    def _mutate(self, a: Member) -> tuple[Member]:
+        child, record = mutate(a.genome, self.rng, self.space, self.mutation_weights)
+        a.genome, a.parents, a.operator = child, (a.id,), record
+        return (a,)
+
+    # ----------------------------------------------------------------- contract
+    @property
+    def done(self) -> bool:
+        return self.generations is not None and self.generation >= self.generations
+
+    def ask(self, n: int) -> list[Candidate]:
+        if not self._queue and self._waiting == 0 and not self.done:
+            self._queue = self._breed()
+        taken, self._queue = self._queue[:n], self._queue[n:]
+        self._waiting += len(taken)
+        return taken
+
+    def _breed(self) -> list[Candidate]:
+        if self.generation == 0:
+            return [Candidate(random_genome(self.space, self.rng), generation=0)
+                    for _ in range(self.mu)]
+        with deap_random(self.rng):
+            children = algorithms.varOr(self.population, self._toolbox, self.lambda_,
+                                        self.cxpb, self.mutpb)
+        out = []
+        for child in children:
+            if child.fitness.valid:  # varOr's reproduction branch: an unchanged member
+                out.append(Candidate(child.genome, (child.id,), {"op": "reproduce"},
+                                     self.generation))
+            else:
+                out.append(Candidate(child.genome, child.parents, child.operator,
+                                     self.generation))
+        return out
+
+    def tell(self, results: list[Evaluated]) -> None:
+        for r in results:
+            member = Member(r.genome, r.id)
+            member.set_fitness(r.fitness)
+            self._told.append(member)
+        self._waiting -= len(results)
+        if self._waiting == 0 and not self._queue:
+            self._close_generation()
+
+    def _close_generation(self) -> None:
+        if self.generation == 0:
+            self.population = list(self._told)
+        else:
+            with deap_random(self.rng):
+                self.population = self._toolbox.select(self.population + self._told, self.mu)
+        self._told = []
+        self.generation += 1
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(
+            generation=self.generation,
+            population=[m.to_dict() for m in self.population],
+            told=[m.to_dict() for m in self._told],
+            queue=[_candidate_to_dict(c) for c in self._queue],
+            waiting=self._waiting,
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.generation = state["generation"]
+        self.population = [Member.from_dict(m) for m in state["population"]]
+        self._told = [Member.from_dict(m) for m in state["told"]]
+        self._queue = [_candidate_from_dict(c) for c in state["queue"]]
+        self._waiting = state["waiting"]
+
+    def summary(self) -> dict[str, Any]:
+        return {"generation": self.generation}
+
+
+def _candidate_to_dict(c: Candidate) -> dict[str, Any]:
+    return {"genome": c.genome.to_dict(), "parents": list(c.parents), "operator": c.operator,
+            "generation": c.generation}
+
+
+def _candidate_from_dict(d: dict[str, Any]) -> Candidate:
+    return Candidate(genome_from_dict(d["genome"]), tuple(d["parents"]), d["operator"],
+                     d["generation"])

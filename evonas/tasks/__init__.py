@@ -1,0 +1,37 @@
+"""Tasks: what fitness means (datasets + training recipe, tabular benchmarks).
+
+Build one from a campaign's ``task:`` mapping with :func:`build_task`; ``TASK_DEFAULTS`` lists each
+task's options and their defaults. Built-in tasks:
+
+* ``digits``: sklearn's embedded 8x8 digits, trained with a small recipe (:mod:`.digits`).
+* ``tabular``: a lookup in a CSV of precomputed results, e.g. NAS-Bench-201 (:mod:`.tabular`).
+* ``faulty``: wraps another task and injects faults, for tests (:mod:`.testing`).
+
+Importing this package does not import torch; the training loop does, on first use.
+"""
+
+from evonas.tasks.base import Task
+from evonas.tasks.digits import DIGITS_DEFAULTS, DigitsTask, make_digits_task
+from evonas.tasks.errors import EvaluationFailure, TaskError
+from evonas.tasks.recipe import Recipe
+from evonas.tasks.registry import TASK_DEFAULTS, build_task, register_task, task_names
+from evonas.tasks.tabular import TABULAR_DEFAULTS, TabularTask, make_tabular_task
+from evonas.tasks.testing import FAULTY_DEFAULTS, FaultyTask, make_faulty_task
+
+register_task("digits", make_digits_task, DIGITS_DEFAULTS)
+register_task("tabular", make_tabular_task, TABULAR_DEFAULTS)
+register_task("faulty", make_faulty_task, FAULTY_DEFAULTS)
+
+__all__ = [
+    "TASK_DEFAULTS",
+    "DigitsTask",
+    "EvaluationFailure",
+    "FaultyTask",
+    "Recipe",
+    "TabularTask",
+    "Task",
+    "TaskError",
+    "build_task",
+    "register_task",
+    "task_names",
+]

@@ -1,0 +1,84 @@
+"""The task registry: ``task.name`` -> a factory building the task.
+
+Built-in tasks register when :mod:`evonas.tasks` is imported. Worker processes import that
+package too, so any task registered at import time of :mod:`evonas.tasks` (or of a module named
+in the config) exists in every worker. A config may also name a factory by import path,
+``name: "my_package.my_module:make_task"``; the module is imported in each process that builds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from evonas.tasks.base import Task
+from evonas.tasks.errors import TaskError
+from evonas.tasks.options import suggest
+from genomes import GenomeError, SearchSpace, space_from_dict
+
+#: ``factory(task_config, space) -> Task``; ``task_config`` is the whole ``task:`` mapping.
+TaskFactory = Callable[[dict[str, Any], SearchSpace], Task]
+
+_FACTORIES: dict[str, TaskFactory] = {}
+#: Documented options and their defaults, per task name (the config layer validates against it).
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_task(name: str, factory: TaskFactory,
+                  defaults: Mapping[str, Any] | None = None) -> None:
+    """Make ``task.name: <name>`` build tasks with ``factory``.
+
+    Args:
+        name: the config name.
+        factory: called as ``factory(task_config, space)``; raises :class:`TaskError` on a bad
+            config.
+        defaults: the task's documented options and their defaults (for ``TASK_DEFAULTS``).
+    """
+    _FACTORIES[name] = factory
+    TASK_DEFAULTS[name] = dict(defaults or {})
+
+
+def task_names() -> list[str]:
+    """Registered task names, sorted."""
+    return sorted(_FACTORIES)
+
+
+def build_task(task_config: Mapping[str, Any], space: SearchSpace | Mapping[str, Any]) -> Task:
+    """Build the task a ``task:`` config mapping describes.
+
+    Args:
+        task_config: the ``task:`` mapping; ``name`` picks the task, the other keys are its options.
+        space: the search space (or its ``space:`` config mapping) the genomes come from.
+
+    Returns:
+        The task, with its data loaded.
+
+    Raises:
+        TaskError: on a missing or unknown name or a bad option, naming the field.
+    """
+    if not isinstance(task_config, Mapping):
+        raise TaskError(f"task: must be a mapping, got {type(task_config).__name__}")
+    name = task_config.get("name")
+    if not isinstance(name, str) or not name:
+        raise TaskError(f"task.name: missing; choose one of {task_names()}")
+    if isinstance(space, Mapping):
+        try:
+            space = space_from_dict(dict(space))
+        except GenomeError as exc:
+            raise TaskError(str(exc)) from None
+    return _factory(name)(dict(task_config), space)
+
+
+def _factory(name: str) -> TaskFactory:
+    if name in _FACTORIES:
+        return _FACTORIES[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr)
+        except (ImportError, AttributeError) as exc:
+            raise TaskError(f"task.name: cannot import task factory {name!r} ({exc})") from None
+    raise TaskError(f"task.name: unknown task {name!r}{suggest(name, _FACTORIES)} "
+                    f"(choose one of {task_names()})")
