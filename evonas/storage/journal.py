@@ -143,17 +143,24 @@ class Journal:
         """Create a new journal at ``path`` holding the frozen ``config``."""
         if path.exists():
             raise JournalError(f"{path}: a journal already exists here")
-        conn = sqlite3.connect(path, isolation_level=None)
-        _configure(conn)
+        # Build the file under a temporary name and rename it into place, so a campaign killed
+        # while creating its journal leaves no half-made journal behind.
+        tmp = path.with_name(path.name + ".creating")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
         conn.executescript(_SCHEMA)
-        conn.execute("BEGIN")
         now = time.time()
+        conn.execute("BEGIN")
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("schema_version", str(SCHEMA_VERSION)),
             ("created_at", repr(now)),
             ("config", _dumps(config)),
         ])
         conn.execute("COMMIT")
+        conn.close()
+        tmp.rename(path)
+        conn = sqlite3.connect(path, isolation_level=None)
+        _configure(conn)
         journal = cls(path, conn, readonly=False)
         journal.add_event("campaign_created")
         journal.commit()
