@@ -70,19 +70,71 @@ def start_campaign(config: Config, name: str | None = None,
     return run_dir, summary
 
 
+#: Config sections a resumed campaign may change without ``--force``.
+SAFE_TO_CHANGE = ("budget", "evaluator", "campaign")
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config mappings, as ``key: old -> new``."""
+    lines = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        field = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines.extend(config_diff(a, b, field + "."))
+        elif a != b:
+            lines.append(f"{field}: {a!r} -> {b!r}")
+    return lines
+
+
 def resume_campaign(run_dir: str | Path,
                     progress: Callable[[dict[str, Any]], None] | None = None,
+                    overrides: dict[str, Any] | list[str] | None = None, force: bool = False,
+                    report: Callable[[str], None] | None = None,
                     ) -> tuple[Path, CampaignSummary]:
-    """Continue a stopped or killed campaign from its journal."""
+    """Continue a stopped or killed campaign from its journal.
+
+    Args:
+        run_dir: the run folder.
+        progress: observer of campaign counters.
+        overrides: config changes (dotted keys or ``KEY=VALUE`` strings). Budget, evaluator and
+            campaign settings may change; anything else (space, task, strategy, seed) only with
+            ``force``, since the replay would no longer match the journal.
+        force: accept unsafe changes.
+        report: receives one line per changed key.
+
+    Raises:
+        ConfigError: on an unsafe change without ``force``, or an invalid change.
+        JournalError: when the folder holds no readable journal.
+    """
     run_dir = Path(run_dir)
     path = run_dir / JOURNAL_FILE
     if not run_dir.is_dir() or not path.is_file():
         raise JournalError(f"{run_dir}: not a run folder (no {JOURNAL_FILE})")
     with Journal.open(path, readonly=True) as probe:
-        data = probe.config()
-    config = Config(validate(data, f"{path}:meta.config"), str(path))
+        frozen = probe.config()
+    config = Config(validate(frozen, f"{path}:meta.config"), str(path))
+    changes: list[str] = []
+    if overrides:
+        changed = load_config(frozen, overrides)
+        changed.source = str(run_dir / CONFIG_FILE)
+        changes = config_diff(config.data, changed.data)
+        unsafe = [line for line in changes if line.split(".")[0].split(":")[0]
+                  not in SAFE_TO_CHANGE]
+        if unsafe and not force:
+            raise ConfigError(f"{run_dir / CONFIG_FILE}: {unsafe[0].split(':')[0]}: cannot change "
+                              "on resume (the journal would no longer replay); use --force to "
+                              "change it anyway")
+        config = changed
+    for line in changes:
+        if report is not None:
+            report(line)
     evaluator = _evaluator_for(config)
     with Journal.open(path) as journal:
+        if changes:
+            journal.set_config(config.to_dict())
+            journal.add_event("config_changed", None, {"changes": changes, "forced": force})
+            (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         journal.add_event("resumed")
         summary = Campaign(config, journal, evaluator, progress).run()
     return run_dir, summary

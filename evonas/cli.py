@@ -103,10 +103,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
             snapshot = journal.last_snapshot()
         bar = _progress(data, args.quiet) if isinstance(data.get("campaign"), dict) else None
         if bar is not None and snapshot is not None:
-            bar(({"evaluations": snapshot.evaluations, "best_fitness": None,
-                  "told": snapshot.told, "failed": 0}))
+            bar({"evaluations": snapshot.evaluations, "best_fitness": None,
+                  "told": snapshot.told, "failed": 0})
     try:
-        run_dir, summary = resume_campaign(args.run, bar)
+        run_dir, summary = resume_campaign(
+            args.run, bar, args.set or [], args.force,
+            report=lambda line: print(f"config change: {line}", file=sys.stderr))
     finally:
         if bar is not None:
             bar.close()
@@ -175,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="continue a stopped or killed campaign")
     p.add_argument("run", help="run folder, e.g. runs/NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change a setting: budget, evaluator and campaign keys are safe")
+    p.add_argument("--force", action="store_true",
+                   help="accept changes to the space, task, strategy or seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_resume)
 

@@ -24,7 +24,6 @@ exits) and exit on their own when the parent process disappears, so none is left
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
@@ -140,6 +139,11 @@ class LocalPoolEvaluator(Evaluator):
         """Names of the workers, as results report them."""
         return [slot.name for slot in self._slots]
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (they change when a worker is replaced)."""
+        return [slot.process.pid for slot in self._slots]
+
     def wait_until_ready(self, timeout: float | None = None) -> None:
         """Block until every worker has built its task (data loaded, torch imported).
 
@@ -159,7 +163,7 @@ class LocalPoolEvaluator(Evaluator):
             self._dispatch()
 
     def close(self) -> None:
-        """Stop every worker: idle ones get a stop message, busy ones are terminated.
+        """Stop every worker: idle ones get a stop message, busy or starting ones are terminated.
 
         Jobs still in flight are dropped. Safe to call more than once.
         """
@@ -170,7 +174,7 @@ class LocalPoolEvaluator(Evaluator):
         for slot in self._slots:
             if slot.process is None:
                 continue
-            if slot.job is None and not slot.broken and slot.process.is_alive():
+            if slot.ready and slot.job is None and not slot.broken and slot.process.is_alive():
                 try:
                     slot.conn.send(None)
                 except OSError:
@@ -186,8 +190,10 @@ class LocalPoolEvaluator(Evaluator):
         self._done.clear()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # never raise from a finaliser
+        try:  # noqa: SIM105 (contextlib may already be torn down at interpreter exit)
             self.close()
+        except Exception:  # noqa: BLE001 (never raise from a finaliser)
+            pass
 
     # ------------------------------------------------------------------ internals
     def _start(self, slot: _Slot) -> None:

@@ -2,8 +2,9 @@
 
 This module is the spawn target of :class:`~evonas.evaluation.pool.LocalPoolEvaluator`. It imports
 only the standard library at module level: torch (and everything that imports it) is imported
-inside :func:`worker_main`, after the device environment (``CUDA_VISIBLE_DEVICES``,
-``OMP_NUM_THREADS``) the parent set for this process is in place and the thread count is applied.
+inside :func:`worker_main`, by the task, in a process whose environment (``CUDA_VISIBLE_DEVICES``,
+``OMP_NUM_THREADS``) the parent set before starting it; the torch thread count is applied before
+the first evaluation.
 
 The worker talks to the parent over its own duplex pipe. It receives ``EvalJob`` fields as a dict
 (``None`` means stop) and sends ``(kind, payload)`` tuples:
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -69,20 +71,24 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
 
 
 def _set_up(spec: dict[str, Any]) -> tuple[Any, Any]:
-    """Apply the thread count, then build the space and the task and warm the task up."""
-    threads = spec.get("threads")
-    if threads:
-        import torch
+    """Build the space and the task, warm the task up and apply the torch thread count.
 
-        torch.set_num_threads(threads)
-        with contextlib.suppress(RuntimeError):  # fails once parallel work has run
-            torch.set_num_interop_threads(1)
+    ``OMP_NUM_THREADS`` in this process's environment already caps torch's threads; the explicit
+    calls make it certain. Tasks that never import torch (table lookups) skip its import entirely,
+    which keeps worker start-up fast.
+    """
     from evonas.tasks import build_task
     from genomes import space_from_dict
 
     space = space_from_dict(spec["space"])
     task = build_task(spec["task"], space)
     task.warm_up(spec["device"])
+    threads = spec.get("threads")
+    torch = sys.modules.get("torch")
+    if threads and torch is not None:  # before any evaluation runs
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # fails once parallel work has run
+            torch.set_num_interop_threads(1)
     return task, space
 
 

@@ -239,6 +239,12 @@ class Journal:
              row.error, row.worker, row.seconds, row.source_id, time.time()))
         self.add_event("finished", row.individual_id, {"status": row.status})
 
+    def set_config(self, config: dict[str, Any]) -> None:
+        """Replace the frozen config (a resume with accepted changes)."""
+        self._begin()
+        self._conn.execute("UPDATE meta SET value = ? WHERE key = 'config'", (_dumps(config),))
+        self.commit()
+
     def add_event(self, kind: str, individual_id: int | None = None,
                   data: dict[str, Any] | None = None) -> None:
         self._begin()

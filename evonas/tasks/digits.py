@@ -7,8 +7,8 @@ trains it with the recipe (see :data:`DIGITS_DEFAULTS`). The defaults train a sm
 
     task:
       name: digits
-      epochs: 20
-      lr: 0.003
+      epochs: 8
+      lr: 0.01
 """
 
 from __future__ import annotations

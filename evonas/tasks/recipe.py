@@ -32,10 +32,10 @@ class Recipe:
     """
 
     optimizer: str = "adam"
-    lr: float = 0.003
+    lr: float = 0.01
     weight_decay: float = 0.0001
     momentum: float = 0.9
-    epochs: int = 20
+    epochs: int = 8
     batch_size: int = 64
     label_smoothing: float = 0.0
     lr_schedule: str = "cosine"

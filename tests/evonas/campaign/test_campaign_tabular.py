@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 import evonas
 from evonas.storage import JOURNAL_FILE, Journal
 from genomes import DAGGenome
@@ -114,10 +116,8 @@ def test_resume_after_abrupt_stop_reproduces_the_journal(tmp_path: Path) -> None
         if counters["told"] == 17:
             raise Kill
 
-    try:
+    with pytest.raises(Kill):
         start_campaign(config, None, kill_at)
-    except Kill:
-        pass
     cut_dir = Path(config.runs_dir) / "cut"
     assert len(journal_rows_partial(cut_dir)) < len(journal_rows(full.path))
     evonas.resume(cut_dir)
@@ -127,3 +127,19 @@ def test_resume_after_abrupt_stop_reproduces_the_journal(tmp_path: Path) -> None
 def journal_rows_partial(run_dir: Path) -> list:
     with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
         return list(journal.individuals())
+
+
+def test_resume_with_a_larger_budget_continues(tmp_path: Path) -> None:
+    from evonas.api import resume_campaign
+    from evonas.config import ConfigError
+
+    short = evonas.run(tabular_config(tmp_path, name="short", budget__evaluations=20))
+    assert short.status()["evaluations"] == 20
+    with pytest.raises(ConfigError, match="strategy.population: cannot change on resume"):
+        resume_campaign(short.path, overrides={"strategy.population": 20})
+    lines: list[str] = []
+    resume_campaign(short.path, overrides={"budget.evaluations": 40}, report=lines.append)
+    assert lines == ["budget.evaluations: 20 -> 40"]
+    long = evonas.run(tabular_config(tmp_path, name="long", budget__evaluations=40))
+    assert journal_rows(short.path) == journal_rows(long.path)
+    assert evonas.open_run(short.path).config["budget"]["evaluations"] == 40
