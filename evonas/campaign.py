@@ -42,6 +42,9 @@ from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy
 from genomes import genome_from_dict
 
+#: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
+#: architectures already evaluated (cache hits are free) stops there instead of running forever.
+INDIVIDUALS_PER_EVALUATION = 20
 #: Stream ids for seeding components from the campaign seed.
 STRATEGY_STREAM = 1
 EVALUATION_STREAM = 2
@@ -114,7 +117,8 @@ class Campaign:
                                                  strategy_rng(config.seed))
         budget = config.section("budget")
         self.max_evaluations: int = budget["evaluations"]
-        self.max_individuals: int | None = budget["max_individuals"]
+        self.max_individuals: int = budget["max_individuals"] or \
+            INDIVIDUALS_PER_EVALUATION * self.max_evaluations
         self.wall_time: float | None = budget["wall_time"]
         campaign = config.section("campaign")
         self.checkpoint_every: int = campaign["checkpoint_every"]
@@ -158,7 +162,8 @@ class Campaign:
         return self._summary(stopped)
 
     def _finished(self) -> bool:
-        return self.strategy.done or self.evaluations >= self.max_evaluations
+        return (self.strategy.done or self.evaluations >= self.max_evaluations
+                or self.next_id >= self.max_individuals)
 
     # ----------------------------------------------------------------- restore
     def _restore(self) -> None:
@@ -203,8 +208,7 @@ class Campaign:
     def _refill(self) -> None:
         while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:
             room = min(self.capacity - len(self._window), self.max_evaluations - self.evaluations)
-            if self.max_individuals is not None:
-                room = min(room, self.max_individuals - self.next_id)
+            room = min(room, self.max_individuals - self.next_id)
             if room <= 0:
                 break
             candidates = self.strategy.ask(room)

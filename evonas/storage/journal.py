@@ -123,7 +123,11 @@ def json_safe(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False)
+    """JSON text; values that hold no floats of unknown origin skip :func:`json_safe`."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere
+        return json.dumps(json_safe(value), separators=(",", ":"), allow_nan=False)
 
 
 class Journal:

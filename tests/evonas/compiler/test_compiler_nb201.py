@@ -205,7 +205,7 @@ def test_code_is_straight_line_and_readable():
     assert type(module).__name__ == "NB201Network"
 
 
-def test_zero_cell_outputs_zeros():
+def test_cell_without_path_computes_zeros():
     genome = DAGGenome.from_nb201("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     module = compile_genome(genome, NB201Space(stem_channels=4, cells_per_stage=1), (3, 8, 8), 3)
     assert "zeros_like" in module.code
