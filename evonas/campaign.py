@@ -142,7 +142,11 @@ class Campaign:
     # ----------------------------------------------------------------- public
     def run(self) -> CampaignSummary:
         """Run until the budget is spent, the strategy is done, or a stop is requested."""
+        restore_start = time.perf_counter()
         self._restore()
+        self.journal.add_event("restored", None, {
+            "seconds": round(time.perf_counter() - restore_start, 4), "next_id": self.next_id,
+            "told": self.told, "window": len(self._window)})
         interrupted = False
         with _SignalHandlers(self._request_stop):
             try:

@@ -140,6 +140,7 @@ class Journal:
         self.path = path
         self._conn = conn
         self.readonly = readonly
+        self._events: list[tuple] = []  # buffered, written in order at the next commit
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -205,8 +206,8 @@ class Journal:
         return cls(path, conn, readonly)
 
     def close(self) -> None:
-        if not self.readonly and self._conn.in_transaction:
-            self._conn.execute("COMMIT")
+        if not self.readonly:
+            self.commit()
         self._conn.close()
 
     def __enter__(self) -> Journal:
@@ -222,6 +223,12 @@ class Journal:
 
     def commit(self) -> None:
         """Make every write so far durable (the campaign commits before it acts on them)."""
+        if self._events:
+            self._begin()
+            self._conn.executemany(
+                "INSERT INTO events (kind, individual_id, data, at) VALUES (?, ?, ?, ?)",
+                self._events)
+            self._events = []
         if self._conn.in_transaction:
             self._conn.execute("COMMIT")
 
@@ -251,9 +258,7 @@ class Journal:
 
     def add_event(self, kind: str, individual_id: int | None = None,
                   data: dict[str, Any] | None = None) -> None:
-        self._begin()
-        self._conn.execute(
-            "INSERT INTO events (kind, individual_id, data, at) VALUES (?, ?, ?, ?)",
+        self._events.append(
             (kind, individual_id, None if data is None else _dumps(data), time.time()))
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
@@ -339,7 +344,7 @@ class Journal:
         return out
 
     def events(self, kind: str | None = None) -> list[tuple[int, str, int | None, Any]]:
-        """Events in order as ``(seq, kind, individual_id, data)``."""
+        """Committed events in order as ``(seq, kind, individual_id, data)``."""
         query = "SELECT seq, kind, individual_id, data FROM events"
         args: tuple = ()
         if kind is not None:
