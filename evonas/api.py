@@ -16,7 +16,7 @@ import yaml
 
 from evonas.campaign import Campaign, CampaignSummary
 from evonas.config import Config, ConfigError, load_config, validate
-from evonas.evaluation import make_evaluator
+from evonas.evaluation import Evaluator, make_evaluator
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal, JournalError
 
@@ -140,7 +140,16 @@ def resume_campaign(run_dir: str | Path,
     return run_dir, summary
 
 
-def _evaluator_for(config: Config):  # noqa: ANN202
+def _evaluator_for(config: Config) -> Evaluator:
+    """The evaluator for ``config``, after checking the task config here, in this process, so a
+    bad task (a missing dataset file, an unknown column) is reported against the config file
+    rather than from inside a worker."""
+    from evonas.tasks import TaskError, build_task
+
+    try:
+        build_task(config.section("task"), config.space())
+    except TaskError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
     ev = config.section("evaluator")
     return make_evaluator(config.section("task"), config.section("space"), ev["workers"],
                           timeout=ev["timeout"], devices=ev["devices"])

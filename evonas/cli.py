@@ -162,6 +162,35 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from evonas.config import load_config
+    from evonas.exporting import compile_for_task
+    from genomes import GenomeError, genome_from_dict
+
+    path = Path(args.genome)
+    if not path.is_file():
+        raise GenomeError(f"{path}: genome file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GenomeError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        genome = genome_from_dict(data)
+        config = load_config(args.config)
+        config.space().validate(genome)
+    except GenomeError as exc:
+        raise GenomeError(f"{path}: {exc}") from None
+    module, shape, classes = compile_for_task(genome, config.data, seed=config.seed)
+    from evonas.compiler import count_params
+
+    print(f"genome: {genome.describe()}")
+    print(f"canonical hash: {genome.canonical_hash()}")
+    print(f"network: input {shape}, {classes} classes, {count_params(module)} parameters")
+    if args.code:
+        print(module.code)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evonas", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -195,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="FILE", help="write the network: .py source, "
                    ".pt weights or .onnx")
     p.set_defaults(func=cmd_best)
+
+    p = sub.add_parser("compile", help="check a genome JSON file and compile it for a config")
+    p.add_argument("genome", help="genome JSON file ({\"kind\": \"dag\", ...})")
+    p.add_argument("--config", required=True, help="campaign YAML giving the space and task")
+    p.add_argument("--code", action="store_true", help="print the generated forward code")
+    p.set_defaults(func=cmd_compile)
     return parser
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from evonas.config import ConfigError
 from evonas.run import Individual
+from genomes import DAGGenome
 
 #: Input shape and classes used when the task has no tensors of its own (a table lookup):
 #: NAS-Bench-201's CIFAR-10 network.
@@ -33,15 +34,30 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path) -> s
     import torch
 
     from evonas.campaign import evaluation_seed
-    from evonas.compiler import compile_genome, export_module
+    from evonas.compiler import export_module
+
+    module, shape, classes = compile_for_task(
+        individual.genome, config, evaluation_seed(config["seed"], individual.id))
+    export_module(module, path, torch.zeros(1, *shape))
+    return f"input {tuple(shape)}, {classes} classes, untrained weights"
+
+
+def compile_for_task(genome: DAGGenome, config: dict[str, Any],
+                     seed: int) -> tuple[Any, tuple[int, int, int], int]:
+    """Compile ``genome`` for the input shape and classes of the config's task.
+
+    Returns:
+        The module (weights initialised from ``seed``), the input shape and the class count.
+    """
+    import torch
+
+    from evonas.compiler import compile_genome
     from evonas.tasks import build_task
     from genomes import space_from_dict
 
     space = space_from_dict(config["space"])
     task = build_task(config["task"], space)
-    shape = task.input_shape or TABLE_DEFAULT_SHAPE
+    shape = tuple(task.input_shape or TABLE_DEFAULT_SHAPE)
     classes = task.num_classes or TABLE_DEFAULT_CLASSES
-    torch.manual_seed(evaluation_seed(config["seed"], individual.id))
-    module = compile_genome(individual.genome, space, tuple(shape), classes)
-    export_module(module, path, torch.zeros(1, *shape))
-    return f"input {tuple(shape)}, {classes} classes, untrained weights"
+    torch.manual_seed(seed)
+    return compile_genome(genome, space, shape, classes), shape, classes
