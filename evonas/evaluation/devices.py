@@ -2,7 +2,9 @@
 
 Worker ``i`` owns ``devices[i % len(devices)]``. A CUDA worker sees only its own GPU
 (``CUDA_VISIBLE_DEVICES`` is set before the process starts, so inside it the GPU is ``cuda:0``).
-Every worker gets ``cores // workers`` torch threads, so the pool does not oversubscribe the CPU.
+Every worker gets ``cores // workers`` torch threads, so the pool does not oversubscribe the CPU
+(``cores`` counts the cores this process may use, which is less than ``os.cpu_count()`` under
+``taskset`` or a container CPU set).
 """
 
 from __future__ import annotations
@@ -44,14 +46,22 @@ def default_devices() -> list[str]:
     return [f"cuda:{k}" for k in range(count)] or ["cpu"]
 
 
-def plan_devices(workers: int, devices: list[str] | None = None,
-                 cpu_count: int | None = None) -> list[WorkerDevice]:
+def usable_cpus() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def plan_devices(workers: int, devices: list[str] | None = None, cpu_count: int | None = None,
+                 threads: int | None = None) -> list[WorkerDevice]:
     """The device of each of ``workers`` workers.
 
     Args:
         workers: number of worker processes (>= 1).
         devices: devices to share out round-robin; default :func:`default_devices`.
-        cpu_count: cores to share (default ``os.cpu_count()``).
+        cpu_count: cores to share (default :func:`usable_cpus`).
+        threads: torch threads per worker, instead of ``cpu_count // workers``.
 
     Raises:
         ValueError: on an empty list or a device string that is not ``cpu``, ``cuda[:k]`` or
@@ -62,7 +72,9 @@ def plan_devices(workers: int, devices: list[str] | None = None,
     devices = list(devices) if devices is not None else default_devices()
     if not devices:
         raise ValueError("devices: the list is empty")
-    threads = max(1, (cpu_count or os.cpu_count() or 1) // workers)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads: need at least 1 thread per worker, got {threads}")
+    threads = threads or max(1, (cpu_count or usable_cpus()) // workers)
     plan = []
     for i in range(workers):
         label = devices[i % len(devices)]

@@ -18,6 +18,10 @@ Faults cost one failed result each, never the pool:
 3. A job running longer than ``timeout`` seconds (counted from when the worker starts it): the
    worker is killed, the job fails with ``"timeout after Xs"`` and a fresh worker takes its place.
 
+A task config the workers cannot build is no per-job fault: :meth:`LocalPoolEvaluator.poll`
+raises its :class:`~evonas.tasks.TaskError` (every job would fail the same way), and a worker that
+dies three times in a row before it is ready raises :class:`WorkerStartupError`.
+
 Workers ignore SIGINT (the parent decides when to stop), are daemonic (terminated when the parent
 exits) and exit on their own when the parent process disappears, so none is left orphaned.
 """
@@ -37,6 +41,7 @@ from multiprocess.connection import wait as wait_for_objects
 from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
 from evonas.evaluation.devices import WorkerDevice, patched_environ, plan_devices
 from evonas.evaluation.worker import worker_main
+from evonas.tasks.errors import TaskError
 
 #: Seconds ``close()`` waits for idle workers to exit after the stop sentinel.
 CLOSE_GRACE_SECONDS = 5.0
@@ -47,7 +52,7 @@ MAX_STARTUP_FAILURES = 3
 
 
 class WorkerStartupError(RuntimeError):
-    """Workers keep dying before they are ready (a broken environment, not a bad genome)."""
+    """A worker cannot start: it keeps dying before it is ready, or cannot build the task."""
 
 
 @dataclass
@@ -79,10 +84,12 @@ class LocalPoolEvaluator(Evaluator):
         workers: number of worker processes (the capacity).
         timeout: seconds a job may run before its worker is killed (None: no limit).
         devices: devices shared out round-robin (default: every visible GPU, else CPU slots).
+        threads_per_worker: torch threads of each worker (default: usable cores // workers).
     """
 
     def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
-                 timeout: float | None = None, devices: list[str] | None = None) -> None:
+                 timeout: float | None = None, devices: list[str] | None = None,
+                 threads_per_worker: int | None = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout: must be positive seconds or None, got {timeout}")
         self.task_config = dict(task_config)
@@ -91,8 +98,10 @@ class LocalPoolEvaluator(Evaluator):
         self._ctx = multiprocess.get_context("spawn")
         self._pending: deque[EvalJob] = deque()
         self._done: list[EvalResult] = []
+        self._setup_error: Exception | None = None
         self._closed = False
-        self._slots = [_Slot(i, device) for i, device in enumerate(plan_devices(workers, devices))]
+        plan = plan_devices(workers, devices, threads=threads_per_worker)
+        self._slots = [_Slot(i, device) for i, device in enumerate(plan)]
         try:
             for slot in self._slots:
                 self._start(slot)
@@ -111,7 +120,13 @@ class LocalPoolEvaluator(Evaluator):
         self._dispatch()
 
     def poll(self, timeout: float | None = None) -> list[EvalResult]:
-        """Wait up to ``timeout`` seconds (None: no limit) for results; return all available."""
+        """Wait up to ``timeout`` seconds (None: no limit) for results; return all available.
+
+        Raises:
+            TaskError: when a worker could not build the task from its config (every job would
+                fail the same way, so the pool stops the caller instead).
+            WorkerStartupError: when a worker fails to start for another reason.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._dispatch()
@@ -151,6 +166,8 @@ class LocalPoolEvaluator(Evaluator):
 
         Raises:
             TimeoutError: when ``timeout`` seconds pass first.
+            TaskError: when a worker could not build the task from its config.
+            WorkerStartupError: when a worker fails to start for another reason.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while not all(slot.ready for slot in self._slots):
@@ -263,6 +280,8 @@ class LocalPoolEvaluator(Evaluator):
             self._read(slot)  # what it sent before dying is in the pipe
             slot.process.join(timeout=1.0)
             self._replace(slot, f"worker died ({_describe_exit(slot.process.exitcode)})")
+        if self._setup_error is not None:
+            raise self._setup_error
 
     def _read(self, slot: _Slot) -> None:
         """Handle every message waiting on ``slot``'s pipe."""
@@ -277,6 +296,8 @@ class LocalPoolEvaluator(Evaluator):
             if kind == "ready":
                 slot.ready = True
                 slot.startup_failures = 0
+                if payload is not None and self._setup_error is None:
+                    self._setup_error = _setup_failure(slot, *payload)
             elif kind == "started":
                 if slot.job is not None and slot.job.individual_id == payload:
                     slot.started_at = time.monotonic()
@@ -301,21 +322,35 @@ class LocalPoolEvaluator(Evaluator):
                 self._replace(slot, f"timeout after {self.timeout:g}s")
 
     def _replace(self, slot: _Slot, reason: str) -> None:
-        """Fail the job ``slot`` still holds with ``reason`` and start a fresh worker."""
-        if slot.job is not None:
-            seconds = time.monotonic() - (slot.started_at or slot.dispatched_at)
-            self._done.append(EvalResult.failed(slot.job, reason, slot.name, seconds))
-            slot.job = None
-        elif not slot.ready:
+        """Fail the job ``slot`` holds with ``reason`` and start a fresh worker.
+
+        A worker that dies before it is ready never started its job (it reads jobs only once the
+        task is built), so that job goes back to the front of the queue instead.
+        """
+        if not slot.ready:
+            if slot.job is not None:
+                self._pending.appendleft(slot.job)
+                slot.job = None
             slot.startup_failures += 1
             if slot.startup_failures >= MAX_STARTUP_FAILURES:
                 raise WorkerStartupError(
                     f"{slot.name} died {slot.startup_failures} times before it was ready "
                     f"(last: {reason}); check that the task can be built in a fresh process")
+        elif slot.job is not None:
+            seconds = time.monotonic() - (slot.started_at or slot.dispatched_at)
+            self._done.append(EvalResult.failed(slot.job, reason, slot.name, seconds))
+            slot.job = None
         if slot.process.is_alive():
             _stop_process(slot.process, 0.0)
         slot.conn.close()
         self._start(slot)
+
+
+def _setup_failure(slot: _Slot, type_name: str, message: str) -> Exception:
+    """The exception to raise for a worker that could not build its task."""
+    if type_name == TaskError.__name__:
+        return TaskError(message)  # a config error: the message names the field
+    return WorkerStartupError(f"{slot.name}: task setup failed: {type_name}: {message}")
 
 
 def _describe_exit(exitcode: int | None) -> str:

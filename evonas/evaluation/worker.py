@@ -9,7 +9,8 @@ the first evaluation.
 The worker talks to the parent over its own duplex pipe. It receives ``EvalJob`` fields as a dict
 (``None`` means stop) and sends ``(kind, payload)`` tuples:
 
-* ``("ready", setup_error | None)``: the task is built (or failed to build);
+* ``("ready", None)``: the task is built; ``("ready", [exception type name, message])``: it
+  could not be built (the parent raises; jobs sent anyway fail with that reason);
 * ``("started", individual_id)``: a job began (the parent's timeout clock starts);
 * ``("result", EvalResult.to_dict())``: a job finished.
 
@@ -49,7 +50,9 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
         from evonas.evaluation.execute import describe_exception
 
         setup_error = describe_exception(exc)
-    conn.send(("ready", setup_error))
+        conn.send(("ready", [type(exc).__name__, str(exc)]))
+    else:
+        conn.send(("ready", None))
 
     from evonas.evaluation.base import EvalJob, EvalResult
     from evonas.evaluation.execute import run_job

@@ -15,6 +15,7 @@ real module (not a test file) so spawned workers can build it from its config. C
         memory: [...]              # MemoryError
       exit_code: 3
       hang_seconds: 3600
+      exit_on_build: false         # true: os._exit(exit_code) while the task is being built
 
 A trigger is an int (matches the evaluation seed) or a string (matches the genome's
 ``describe()`` string, which is its NB201 notation for nb201 cells, or its ``canonical_hash()``).
@@ -38,6 +39,7 @@ FAULTY_DEFAULTS: dict[str, Any] = {
     "faults": {},
     "exit_code": 3,
     "hang_seconds": 3600.0,
+    "exit_on_build": False,
 }
 
 
@@ -104,5 +106,7 @@ def make_faulty_task(task_config: dict[str, Any], space: SearchSpace) -> FaultyT
                 and all(isinstance(t, int | str) and not isinstance(t, bool) for t in triggers),
                 f"faults.{kind}", "must be a list of seeds (int) or genome strings")
     require(options["hang_seconds"] >= 0, "hang_seconds", "must be >= 0")
+    if options["exit_on_build"]:  # a worker that crashes at start-up
+        os._exit(options["exit_code"])
     inner = build_task(options["inner"], space)
     return FaultyTask(inner, faults, options["exit_code"], options["hang_seconds"])
