@@ -120,6 +120,7 @@ class Campaign:
         self.max_individuals: int = budget["max_individuals"] or \
             INDIVIDUALS_PER_EVALUATION * self.max_evaluations
         self.wall_time: float | None = budget["wall_time"]
+        self.device_seconds_budget: float | None = budget["device_seconds"]
         campaign = config.section("campaign")
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
@@ -129,6 +130,7 @@ class Campaign:
         self.told = 0
         self.evaluations = 0
         self.failed = 0
+        self.device_seconds = 0.0  # summed evaluation seconds of told, non-cached results
         self.elapsed_before = 0.0
         self._window: OrderedDict[int, _Pending] = OrderedDict()
         self._dependents: dict[int, list[int]] = {}
@@ -167,7 +169,9 @@ class Campaign:
 
     def _finished(self) -> bool:
         return (self.strategy.done or self.evaluations >= self.max_evaluations
-                or self.next_id >= self.max_individuals)
+                or self.next_id >= self.max_individuals
+                or (self.device_seconds_budget is not None
+                    and self.device_seconds >= self.device_seconds_budget))
 
     # ----------------------------------------------------------------- restore
     def _restore(self) -> None:
@@ -179,6 +183,7 @@ class Campaign:
         self.strategy.load_state_dict(row.state["strategy"])
         self.next_id, self.told, self.evaluations = row.next_id, row.told, row.evaluations
         self.failed = row.state.get("failed", 0)
+        self.device_seconds = row.state.get("device_seconds", 0.0)
         self.elapsed_before = row.state.get("elapsed", 0.0)
         best = row.state.get("best")
         self._best = None if best is None else (best[0], best[1])
@@ -210,6 +215,9 @@ class Campaign:
                 self._stopping = True
 
     def _refill(self) -> None:
+        if (self.device_seconds_budget is not None
+                and self.device_seconds >= self.device_seconds_budget):
+            return  # decided at tell time from told results only, so replay stays exact
         while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:
             room = min(self.capacity - len(self._window), self.max_evaluations - self.evaluations)
             room = min(room, self.max_individuals - self.next_id)
@@ -298,8 +306,10 @@ class Campaign:
         self.strategy.tell([Evaluated(pending.id, pending.candidate.genome, fitness,
                                       result.metrics)])
         self.told += 1
-        if result.status == "failed" and pending.source_id is None:
-            self.failed += 1
+        if pending.source_id is None:
+            self.device_seconds += result.seconds or 0.0
+            if result.status == "failed":
+                self.failed += 1
         if result.status == "ok" and fitness is not None and (
                 self._best is None or fitness > self._best[0]):
             self._best = (fitness, pending.id)
@@ -315,6 +325,7 @@ class Campaign:
 
     def _snapshot(self) -> None:
         state = {"strategy": self.strategy.state_dict(), "failed": self.failed,
+                 "device_seconds": self.device_seconds,
                  "elapsed": self._elapsed(),
                  "best": None if self._best is None else list(self._best)}
         self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state))
@@ -322,6 +333,7 @@ class Campaign:
     def _counters(self, last: _Pending) -> dict[str, Any]:
         return {
             "told": self.told, "evaluations": self.evaluations,
+            "device_seconds": self.device_seconds,
             "max_evaluations": self.max_evaluations, "failed": self.failed,
             "best_fitness": None if self._best is None else self._best[0],
             "best_id": None if self._best is None else self._best[1],

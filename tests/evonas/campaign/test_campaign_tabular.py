@@ -143,3 +143,12 @@ def test_resume_with_a_larger_budget_continues(tmp_path: Path) -> None:
     long = evonas.run(tabular_config(tmp_path, name="long", budget__evaluations=40))
     assert journal_rows(short.path) == journal_rows(long.path)
     assert evonas.open_run(short.path).config["budget"]["evaluations"] == 40
+
+
+def test_device_seconds_budget_stops_the_campaign(tmp_path: Path) -> None:
+    run = evonas.run(tabular_config(tmp_path, budget__evaluations=5000,
+                                    budget__device_seconds=0.002))
+    status = run.status()
+    assert status["state"] == "completed"
+    assert 0 < status["evaluations"] < 5000
+    assert status["device_seconds"] >= 0.002
