@@ -12,7 +12,7 @@ Top-level keys and their defaults::
     task: {name: ...}     # what fitness means (see evonas.tasks)
     strategy: {name: regularized_evolution}
     evaluator: {workers: 1, timeout: null, devices: null}
-    budget: {evaluations: 100, wall_time: null, max_individuals: null}
+    budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
     campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true}
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ class ConfigError(Exception):
 
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "evaluator": {"workers": 1, "timeout": None, "devices": None},
-    "budget": {"evaluations": 100, "wall_time": None, "max_individuals": None},
+    "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
+               "max_individuals": None},
     "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True},
 }
 TOP_LEVEL: dict[str, Any] = {
@@ -50,6 +52,7 @@ _RANGES: dict[str, tuple[float, type]] = {
     "evaluator.timeout": (0.001, float),
     "budget.evaluations": (1, int),
     "budget.wall_time": (0.001, float),
+    "budget.device_seconds": (0.001, float),
     "budget.max_individuals": (1, int),
     "campaign.checkpoint_every": (1, int),
     "campaign.grace_period": (0, float),
@@ -60,6 +63,15 @@ _RANGES: dict[str, tuple[float, type]] = {
     "strategy.generations": (1, int),
     "strategy.cxpb": (0, float),
     "strategy.mutpb": (0, float),
+    "strategy.crossover_rate": (0, float),
+    "strategy.mutation_rate": (0, float),
+    "strategy.hidden_size": (1, int),
+    "strategy.learning_rate": (0, float),
+    "strategy.batch_size": (1, int),
+    "strategy.baseline_decay": (0, float),
+    "strategy.entropy_weight": (0, float),
+    "strategy.init_range": (0, float),
+    "strategy.failure_reward": (-math.inf, float),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament")}
 
