@@ -11,7 +11,8 @@ Top-level keys and their defaults::
     space: {name: nb201}  # search space (see genomes.space)
     task: {name: ...}     # what fitness means (see evonas.tasks)
     strategy: {name: regularized_evolution}
-    evaluator: {workers: 1, timeout: null, devices: null}
+    evaluator: {workers: 1, timeout: null, devices: null, max_crashes: 2,
+                max_tasks_per_worker: null}
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
     campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true}
 """
@@ -35,7 +36,8 @@ class ConfigError(Exception):
 
 
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "evaluator": {"workers": 1, "timeout": None, "devices": None},
+    "evaluator": {"workers": 1, "timeout": None, "devices": None, "max_crashes": 2,
+                  "max_tasks_per_worker": None},
     "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
                "max_individuals": None},
     "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True},
@@ -50,6 +52,8 @@ _RANGES: dict[str, tuple[float, type]] = {
     "seed": (0, int),
     "evaluator.workers": (0, int),
     "evaluator.timeout": (0.001, float),
+    "evaluator.max_crashes": (1, int),
+    "evaluator.max_tasks_per_worker": (1, int),
     "budget.evaluations": (1, int),
     "budget.wall_time": (0.001, float),
     "budget.device_seconds": (0.001, float),

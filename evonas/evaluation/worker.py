@@ -57,20 +57,20 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
     from evonas.evaluation.base import EvalJob, EvalResult
     from evonas.evaluation.execute import run_job
 
-    while True:
-        try:
+    try:
+        while True:
             message = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
-            break
-        if message is None:
-            break
-        job = EvalJob(**message)
-        conn.send(("started", job.individual_id))
-        if setup_error is not None:
-            result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
-        else:
-            result = run_job(task, space, job, name, device)
-        conn.send(("result", result.to_dict()))
+            if message is None:
+                break
+            job = EvalJob(**message)
+            conn.send(("started", job.individual_id))
+            if setup_error is not None:
+                result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
+            else:
+                result = run_job(task, space, job, name, device)
+            conn.send(("result", result.to_dict()))
+    except (EOFError, OSError):  # the parent is gone: nobody is left to report to
+        pass
 
 
 def _set_up(spec: dict[str, Any]) -> tuple[Any, Any]:

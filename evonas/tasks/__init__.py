@@ -6,13 +6,29 @@ task's options and their defaults. Built-in tasks:
 * ``digits``: sklearn's embedded 8x8 digits, trained with a small recipe (:mod:`.digits`).
 * ``tabular``: a lookup in a CSV of precomputed results, e.g. NAS-Bench-201 (:mod:`.tabular`).
 * ``faulty``: wraps another task and injects faults, for tests (:mod:`.testing`).
+* ``xor``, ``pole``: NEAT's benchmarks for CPPN genomes, XOR and cart-pole balancing
+  (:mod:`.control`).
+* ``digits_hyperneat``: the digits classified by a substrate a CPPN paints (:mod:`.hyperneat`).
 
 Importing this package does not import torch; the training loop does, on first use.
 """
 
 from evonas.tasks.base import Task
+from evonas.tasks.control import (
+    POLE_DEFAULTS,
+    XOR_DEFAULTS,
+    PoleTask,
+    XORTask,
+    make_pole_task,
+    make_xor_task,
+)
 from evonas.tasks.digits import DIGITS_DEFAULTS, DigitsTask, make_digits_task
 from evonas.tasks.errors import EvaluationFailure, TaskError
+from evonas.tasks.hyperneat import (
+    HYPERNEAT_DIGITS_DEFAULTS,
+    HyperNEATDigitsTask,
+    make_hyperneat_digits_task,
+)
 from evonas.tasks.recipe import Recipe
 from evonas.tasks.registry import TASK_DEFAULTS, build_task, register_task, task_names
 from evonas.tasks.tabular import TABULAR_DEFAULTS, TabularTask, make_tabular_task
@@ -21,16 +37,22 @@ from evonas.tasks.testing import FAULTY_DEFAULTS, FaultyTask, make_faulty_task
 register_task("digits", make_digits_task, DIGITS_DEFAULTS)
 register_task("tabular", make_tabular_task, TABULAR_DEFAULTS)
 register_task("faulty", make_faulty_task, FAULTY_DEFAULTS)
+register_task("xor", make_xor_task, XOR_DEFAULTS)
+register_task("pole", make_pole_task, POLE_DEFAULTS)
+register_task("digits_hyperneat", make_hyperneat_digits_task, HYPERNEAT_DIGITS_DEFAULTS)
 
 __all__ = [
     "TASK_DEFAULTS",
     "DigitsTask",
     "EvaluationFailure",
     "FaultyTask",
+    "HyperNEATDigitsTask",
+    "PoleTask",
     "Recipe",
     "TabularTask",
     "Task",
     "TaskError",
+    "XORTask",
     "build_task",
     "register_task",
     "task_names",

@@ -25,7 +25,10 @@ from evonas.tasks.options import read_options, require
 from genomes import DAGGenome, SearchSpace
 
 #: Table names that mean a CSV shipped with evonas (file name under ``evonas/data``).
-PACKAGED_TABLES: dict[str, str] = {"nb201_cifar10": "nb201_cifar10.csv"}
+PACKAGED_TABLES: dict[str, str] = {
+    "nb201_cifar10": "nb201_cifar10.csv",
+    "nb201_cifar10_cost": "nb201_cifar10_cost.csv",  # + params, for multi-objective search
+}
 
 TABULAR_DEFAULTS: dict[str, Any] = {
     "table": "nb201_cifar10",

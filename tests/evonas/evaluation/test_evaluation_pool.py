@@ -1,0 +1,193 @@
+"""The local process pool: one result per job, and a dead, hung or raising job costs one result.
+
+One pool (two spawned workers, a fault-injecting table task) serves most tests of this module, so
+the spawn start-up is paid once.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evonas.evaluation import EvalJob, LocalPoolEvaluator, WorkerStartupError, make_evaluator
+from evonas.tasks import TaskError
+from genomes import DAGGenome
+
+TABLE = Path(__file__).resolve().parents[3] / "evonas" / "data" / "nb201_cifar10.csv"
+SPACE = {"name": "nb201"}
+TIMEOUT = 2.0
+
+
+def _archs(n: int) -> list[str]:
+    with TABLE.open(newline="") as handle:
+        return [row["arch"] for _, row in zip(range(n), csv.DictReader(handle), strict=False)]
+
+
+ARCHS = _archs(40)
+EXIT, HANG, RAISE, NAN, MEMORY = ARCHS[30:35]
+FAULTY = {
+    "name": "faulty",
+    "inner": {"name": "tabular", "table": "nb201_cifar10"},
+    "faults": {"exit": [EXIT], "hang": [HANG], "raise": [RAISE], "nan": [NAN],
+               "memory": [MEMORY]},
+    "exit_code": 7,
+}
+WORKERS = {"worker-0 (cpu)", "worker-1 (cpu)"}
+
+
+def job(i: int, arch: str) -> EvalJob:
+    return EvalJob(i, DAGGenome.from_nb201(arch).to_dict(), seed=i)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with make_evaluator(FAULTY, SPACE, workers=2, timeout=TIMEOUT, devices=["cpu"]) as ev:
+        ev.wait_until_ready(120)
+        yield ev
+
+
+def run_all(ev, jobs: list[EvalJob]) -> dict[int, object]:
+    for j in jobs:
+        ev.submit(j)
+    results = {}
+    for r in ev.results():
+        assert r.individual_id not in results, "one result per job"
+        results[r.individual_id] = r
+    return results
+
+
+def test_make_evaluator_builds_a_pool_of_the_asked_size(pool):
+    assert isinstance(pool, LocalPoolEvaluator)
+    assert pool.capacity == 2
+    assert set(pool.worker_names) == WORKERS
+    assert pool.in_flight == 0 and pool.poll(0) == []
+
+
+def test_one_result_per_job_equal_to_in_process_evaluation(pool):
+    jobs = [job(100 + i, arch) for i, arch in enumerate(ARCHS[:12])]
+    results = run_all(pool, jobs)
+    assert sorted(results) == [j.individual_id for j in jobs]
+    with make_evaluator(FAULTY, SPACE, workers=0) as local:
+        expected = run_all(local, jobs)
+    for i, r in results.items():
+        assert r.ok, r.error
+        assert r.metrics == expected[i].metrics
+    assert {r.worker for r in results.values()} == WORKERS
+
+
+def test_jobs_beyond_capacity_wait_in_the_parent(pool):
+    for i, arch in enumerate(ARCHS[:6]):
+        pool.submit(job(200 + i, arch))
+    assert pool.in_flight == 6
+    got = []
+    while pool.in_flight:
+        got += pool.poll(10)
+    assert sorted(r.individual_id for r in got) == list(range(200, 206))
+
+
+def test_faults_cost_one_result_each_and_the_pool_keeps_going(pool):
+    pids = set(pool.worker_pids)
+    start = time.monotonic()
+    faulty = [job(300, EXIT), job(301, HANG), job(302, RAISE), job(303, NAN), job(304, MEMORY)]
+    healthy = [job(310 + i, arch) for i, arch in enumerate(ARCHS[:6])]
+    results = run_all(pool, faulty + healthy)
+    assert time.monotonic() - start < TIMEOUT + 30
+    assert sorted(results) == sorted(j.individual_id for j in faulty + healthy)
+    assert results[300].error == "worker died (exit code 7)"
+    assert results[301].error == f"timeout after {TIMEOUT:g}s"
+    assert results[301].seconds >= TIMEOUT
+    assert results[302].error == "RuntimeError: injected fault"
+    assert results[303].error == "nan loss"
+    assert results[304].error == "out of memory"
+    assert all(results[i].status == "failed" for i in range(300, 305))
+    assert all(results[j.individual_id].ok for j in healthy)
+    assert len(pids - set(pool.worker_pids)) == 2, "the dead and the hung worker were replaced"
+    # The replacements work.
+    after = run_all(pool, [job(320 + i, arch) for i, arch in enumerate(ARCHS[6:10])])
+    assert all(r.ok for r in after.values())
+
+
+def test_poll_returns_after_its_timeout_while_a_job_runs(pool):
+    pool.submit(job(400, HANG))
+    start = time.monotonic()
+    assert pool.poll(0.3) == []
+    assert time.monotonic() - start < 1.5
+    assert pool.in_flight == 1
+    (result,) = list(pool.results())
+    assert result.error == f"timeout after {TIMEOUT:g}s"
+
+
+def test_a_task_config_the_workers_cannot_build_stops_the_caller_with_its_task_error():
+    config = {"name": "tabular", "table": "/no/such/table.csv"}
+    with LocalPoolEvaluator(config, SPACE, workers=1) as ev:
+        ev.submit(job(1, ARCHS[0]))
+        with pytest.raises(TaskError, match=r"^task\.table: file not found: /no/such/table\.csv"):
+            list(ev.results())
+
+
+def test_workers_that_die_before_they_are_ready_give_up_without_failing_jobs(monkeypatch):
+    monkeypatch.setattr("evonas.evaluation.pool.MAX_STARTUP_FAILURES", 2)  # two spawns suffice
+    config = {**FAULTY, "exit_on_build": True}
+    with LocalPoolEvaluator(config, SPACE, workers=1) as ev:
+        ev.submit(job(1, ARCHS[0]))
+        with pytest.raises(WorkerStartupError, match=r"died 2 times before it was ready "
+                                                     r"\(last: worker died \(exit code 7\)\)"):
+            ev.poll(60)
+        assert ev.in_flight == 1, "the job never started, so it is still queued, not failed"
+
+
+def test_close_stops_every_worker():
+    ev = LocalPoolEvaluator({"name": "tabular"}, SPACE, workers=1)
+    ev.wait_until_ready(120)
+    pids = ev.worker_pids
+    assert all(_alive(p) for p in pids)
+    ev.close()
+    ev.close()
+    assert not any(_alive(p) for p in pids)
+    with pytest.raises(RuntimeError, match="closed"):
+        ev.submit(job(1, ARCHS[0]))
+
+
+PARENT = """
+import sys, time
+from evonas.evaluation import LocalPoolEvaluator
+pool = LocalPoolEvaluator({"name": "tabular"}, {"name": "nb201"}, workers=1)
+pool.wait_until_ready(120)
+print(" ".join(map(str, pool.worker_pids)), flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_no_worker_outlives_an_interrupted_or_killed_parent(sig):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[3])
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 1 and all(_alive(p) for p in pids)
+        os.kill(parent.pid, sig)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
