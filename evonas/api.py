@@ -152,7 +152,11 @@ def _evaluator_for(config: Config) -> Evaluator:
         raise ConfigError(f"{config.source}: {exc}") from None
     ev = config.section("evaluator")
     return make_evaluator(config.section("task"), config.section("space"), ev["workers"],
-                          timeout=ev["timeout"], devices=ev["devices"])
+                          timeout=ev["timeout"], devices=ev["devices"],
+                          max_crashes=ev.get("max_crashes", 2),
+                          max_tasks_per_worker=ev.get("max_tasks_per_worker"),
+                          backend=ev["backend"], address=ev["address"], num_cpus=ev["num_cpus"],
+                          num_gpus=ev["num_gpus"], max_retries=ev["max_retries"])
 
 
 def run(config: str | Path | dict[str, Any], name: str | None = None,

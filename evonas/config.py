@@ -12,7 +12,8 @@ Top-level keys and their defaults::
     task: {name: ...}     # what fitness means (see evonas.tasks)
     strategy: {name: regularized_evolution}
     evaluator: {workers: 1, timeout: null, devices: null, max_crashes: 2,
-                max_tasks_per_worker: null}
+                max_tasks_per_worker: null, backend: local, address: null, num_cpus: 1.0,
+                num_gpus: 0.0, max_retries: 1}   # address..max_retries: the ray backend only
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
     campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true}
 """
@@ -37,7 +38,8 @@ class ConfigError(Exception):
 
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "evaluator": {"workers": 1, "timeout": None, "devices": None, "max_crashes": 2,
-                  "max_tasks_per_worker": None},
+                  "max_tasks_per_worker": None, "backend": "local", "address": None,
+                  "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 1},
     "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
                "max_individuals": None},
     "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True},
@@ -54,6 +56,9 @@ _RANGES: dict[str, tuple[float, type]] = {
     "evaluator.timeout": (0.001, float),
     "evaluator.max_crashes": (1, int),
     "evaluator.max_tasks_per_worker": (1, int),
+    "evaluator.num_cpus": (0, float),
+    "evaluator.num_gpus": (0, float),
+    "evaluator.max_retries": (0, int),
     "budget.evaluations": (1, int),
     "budget.wall_time": (0.001, float),
     "budget.device_seconds": (0.001, float),
@@ -77,7 +82,8 @@ _RANGES: dict[str, tuple[float, type]] = {
     "strategy.init_range": (0, float),
     "strategy.failure_reward": (-math.inf, float),
 }
-_CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament")}
+_CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament"),
+                                        "evaluator.backend": ("local", "ray")}
 
 
 @dataclass

@@ -10,8 +10,10 @@ Every worker gets ``cores // workers`` torch threads, so the pool does not overs
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -35,8 +37,20 @@ class WorkerDevice:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def _no_gpu_device_nodes() -> bool:
+    """True on Linux when no NVIDIA or ROCm device node exists (no GPU, whatever torch says)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd"))
+
+
 def default_devices() -> list[str]:
-    """``cuda:0 .. cuda:n-1`` when torch sees GPUs, else ``["cpu"]``."""
+    """``cuda:0 .. cuda:n-1`` when torch sees GPUs, else ``["cpu"]``.
+
+    On a Linux machine without GPU device nodes this answers without importing torch (seconds
+    of start-up saved in the campaign process)."""
+    if _no_gpu_device_nodes():
+        return ["cpu"]
     try:
         import torch
 

@@ -1,7 +1,12 @@
 """Running one job in the current process: genome JSON in, :class:`EvalResult` out, never raising.
 
 Shared by the in-process evaluator and the pool workers, so both turn the same failures into the
-same short reasons.
+same short reasons, and both handle running out of memory the same way: an evaluation that raises
+``MemoryError`` or ``torch.cuda.OutOfMemoryError`` is run once more, in the same process, with
+half the training batch (``task.evaluate(..., batch_scale=0.5)``, for tasks whose
+``scales_batch`` attribute is true); a success reports ``batch_scale: 0.5`` among its metrics, a
+second out-of-memory error fails the job with :data:`OOM_HALF_BATCH`. A task that cannot scale its
+batch fails with :data:`OOM_NO_RETRY` at once (running it again would change nothing).
 """
 
 from __future__ import annotations
@@ -19,36 +24,62 @@ from genomes import SearchSpace, genome_from_dict
 
 #: Longest error message kept in a result.
 MAX_ERROR_CHARS = 300
+#: The batch scale of the out-of-memory retry.
+OOM_RETRY_BATCH_SCALE = 0.5
+#: The error of a job out of memory at full and at half batch.
+OOM_HALF_BATCH = "infeasible: out of memory (also at half batch)"
+#: The error of a job out of memory whose task cannot scale its batch.
+OOM_NO_RETRY = "infeasible: out of memory"
 
 
 def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
             device: str = "cpu") -> EvalResult:
     """Parse, validate and evaluate ``job.genome``; any failure becomes a failed result.
 
-    Failure reasons: an :class:`EvaluationFailure`'s reason; ``"out of memory"`` for a
-    ``MemoryError`` or a CUDA out-of-memory error; otherwise ``"<ExceptionType>: <message>"``.
-    ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    Failure reasons: an :class:`EvaluationFailure`'s reason (``"nan loss"``);
+    :data:`OOM_HALF_BATCH` or :data:`OOM_NO_RETRY` when out of memory (see the module docstring);
+    otherwise ``"<ExceptionType>: <message>"``. None of these is retried by the pool (only a dead
+    or hung worker is). ``KeyboardInterrupt`` and ``SystemExit`` propagate.
     """
     start = time.perf_counter()
     try:
         genome = genome_from_dict(job.genome)
         space.validate(genome)
-        metrics = json_safe_metrics(task.evaluate(genome, job.seed, device))
+        metrics = _evaluate(task, genome, job.seed, device)
     except EvaluationFailure as exc:
         error = exc.reason
-    except MemoryError:
-        error = "out of memory"
-        _release_memory()
     except Exception as exc:  # noqa: BLE001 (every failure becomes a result)
-        if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-            error = "out of memory"
-            _release_memory()
-        else:
-            error = describe_exception(exc)
+        error = describe_exception(exc)
     else:
         seconds = time.perf_counter() - start
         return EvalResult(job.individual_id, STATUS_OK, metrics, None, worker, round(seconds, 4))
     return EvalResult.failed(job, error, worker, time.perf_counter() - start)
+
+
+def _evaluate(task: Task, genome: Any, seed: int, device: str) -> dict[str, Any]:
+    """``task.evaluate`` with the half-batch retry on out of memory; metrics made JSON-safe."""
+    try:
+        return json_safe_metrics(task.evaluate(genome, seed, device))
+    except Exception as exc:  # noqa: BLE001 (re-raised unless out of memory)
+        if not is_out_of_memory(exc):
+            raise
+    _release_memory()  # the failed attempt's tensors are unreachable once the handler is left
+    if not getattr(task, "scales_batch", False):
+        raise EvaluationFailure(OOM_NO_RETRY)
+    try:
+        metrics = task.evaluate(genome, seed, device, batch_scale=OOM_RETRY_BATCH_SCALE)
+    except Exception as exc:  # noqa: BLE001 (re-raised unless out of memory)
+        if not is_out_of_memory(exc):
+            raise
+        _release_memory()
+        raise EvaluationFailure(OOM_HALF_BATCH) from None
+    return json_safe_metrics({**metrics, "batch_scale": OOM_RETRY_BATCH_SCALE})
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is ``MemoryError`` or ``torch.cuda.OutOfMemoryError`` (by name, so torch
+    need not be imported)."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
 
 
 def json_safe_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:

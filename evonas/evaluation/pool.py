@@ -11,12 +11,20 @@ once (:func:`multiprocess.connection.wait`), so it sees a result or a death as s
 
 Faults cost one failed result each, never the pool:
 
-1. An exception in the evaluation: the worker reports it (``"RuntimeError: ..."``, ``"nan loss"``,
-   ``"out of memory"``) and carries on.
-2. A worker process that dies (``os._exit``, a segfault, the OOM killer): its job fails with
-   ``"worker died (exit code N)"`` and a fresh worker takes its place.
-3. A job running longer than ``timeout`` seconds (counted from when the worker starts it): the
-   worker is killed, the job fails with ``"timeout after Xs"`` and a fresh worker takes its place.
+1. An exception in the evaluation: the worker reports it (``"RuntimeError: ..."``, ``"nan loss"``)
+   and carries on; such a job is not retried. Out of memory is retried once in the worker at half
+   the batch (see :mod:`evonas.evaluation.execute`), then fails as ``"infeasible: ..."``.
+2. A worker process that dies (``os._exit``, a segfault, the OOM killer), reason
+   ``"worker died (exit code N)"``, or
+3. a job running longer than ``timeout`` seconds (counted from when the worker starts it; the
+   worker is killed), reason ``"timeout after Xs"``: a fresh worker takes the dead one's place and
+   runs the job again, up to ``max_crashes`` attempts in all. A job that crashes that many times
+   is quarantined: it fails with ``"quarantined after N crashes: <last reason>"``. The seconds of
+   every attempt count in the result's ``seconds``.
+
+Every submitted job yields exactly one result, whatever happens. With ``max_tasks_per_worker``
+set, a worker is retired (told to stop, and given a grace period to exit) after that many
+evaluations and a fresh one takes its place, which bounds what a leaking task can accumulate.
 
 A task config the workers cannot build is no per-job fault: :meth:`LocalPoolEvaluator.poll`
 raises its :class:`~evonas.tasks.TaskError` (every job would fail the same way), and a worker that
@@ -69,6 +77,8 @@ class _Slot:
     job: EvalJob | None = None
     dispatched_at: float = 0.0
     started_at: float | None = None
+    retry: EvalJob | None = None  # a crashed job waiting for this slot's fresh worker
+    tasks_done: int = 0  # evaluations finished by the current process
 
     @property
     def name(self) -> str:
@@ -85,16 +95,28 @@ class LocalPoolEvaluator(Evaluator):
         timeout: seconds a job may run before its worker is killed (None: no limit).
         devices: devices shared out round-robin (default: every visible GPU, else CPU slots).
         threads_per_worker: torch threads of each worker (default: usable cores // workers).
+        max_crashes: attempts a job gets when its worker dies or hangs, before quarantine.
+        max_tasks_per_worker: evaluations after which a worker is replaced (None: never).
     """
 
     def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
                  timeout: float | None = None, devices: list[str] | None = None,
-                 threads_per_worker: int | None = None) -> None:
+                 threads_per_worker: int | None = None, max_crashes: int = 2,
+                 max_tasks_per_worker: int | None = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout: must be positive seconds or None, got {timeout}")
+        if max_crashes < 1:
+            raise ValueError(f"max_crashes: must be 1 or more, got {max_crashes}")
+        if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
+            raise ValueError(f"max_tasks_per_worker: must be 1 or more or None, "
+                             f"got {max_tasks_per_worker}")
         self.task_config = dict(task_config)
         self.space_config = dict(space_config)
         self.timeout = timeout
+        self.max_crashes = max_crashes
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self._attempts: dict[int, tuple[int, float]] = {}  # job id -> (crashes, seconds spent)
+        self._retiring: list[tuple[Any, Any, float]] = []  # (process, pipe, kill deadline)
         self._ctx = multiprocess.get_context("spawn")
         self._pending: deque[EvalJob] = deque()
         self._done: list[EvalResult] = []
@@ -142,7 +164,7 @@ class LocalPoolEvaluator(Evaluator):
 
     @property
     def in_flight(self) -> int:
-        busy = sum(slot.job is not None for slot in self._slots)
+        busy = sum((slot.job is not None) + (slot.retry is not None) for slot in self._slots)
         return len(self._pending) + busy + len(self._done)
 
     @property
@@ -188,7 +210,9 @@ class LocalPoolEvaluator(Evaluator):
             return
         self._closed = True
         self._pending.clear()
+        self._attempts.clear()
         for slot in self._slots:
+            slot.retry = None
             if slot.process is None:
                 continue
             if slot.ready and slot.job is None and not slot.broken and slot.process.is_alive():
@@ -204,6 +228,10 @@ class LocalPoolEvaluator(Evaluator):
                 _stop_process(slot.process, max(0.0, deadline - time.monotonic()))
                 slot.conn.close()
                 slot.job = None
+        for process, conn, _ in self._retiring:
+            _stop_process(process, max(0.0, deadline - time.monotonic()))
+            conn.close()
+        self._retiring.clear()
         self._done.clear()
 
     def __del__(self) -> None:
@@ -218,6 +246,7 @@ class LocalPoolEvaluator(Evaluator):
         slot.ready = slot.broken = False
         slot.job = None
         slot.started_at = None
+        slot.tasks_done = 0
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         spec = {
             "name": slot.name,
@@ -235,17 +264,30 @@ class LocalPoolEvaluator(Evaluator):
         slot.process, slot.conn = process, parent_end
 
     def _dispatch(self) -> None:
-        """Hand pending jobs to idle workers (one job per worker)."""
+        """Retire used-up workers, then hand jobs to idle workers (one job per worker).
+
+        A slot's pinned retry goes first (to its fresh worker), then the pending queue.
+        """
+        self._reap_retired()
         for slot in self._slots:
-            if not self._pending:
-                return
             if slot.job is not None or slot.broken:
                 continue
-            job = self._pending.popleft()
+            if (self.max_tasks_per_worker is not None
+                    and slot.tasks_done >= self.max_tasks_per_worker):
+                self._retire(slot)
+            if slot.retry is not None:
+                job, slot.retry = slot.retry, None
+            elif self._pending:
+                job = self._pending.popleft()
+            else:
+                continue
             try:
                 slot.conn.send(asdict(job))
             except OSError:  # the worker just died; its sentinel will trigger the replacement
-                self._pending.appendleft(job)
+                if job.individual_id in self._attempts:
+                    slot.retry = job
+                else:
+                    self._pending.appendleft(job)
                 slot.broken = True
                 continue
             slot.job = job
@@ -306,6 +348,9 @@ class LocalPoolEvaluator(Evaluator):
                 if slot.job is not None and slot.job.individual_id == result.individual_id:
                     slot.job = None
                     slot.started_at = None
+                    slot.tasks_done += 1
+                    _, spent = self._attempts.pop(result.individual_id, (0, 0.0))
+                    result.seconds = round(result.seconds + spent, 4)
                     self._done.append(result)
 
     def _check_timeouts(self) -> None:
@@ -322,14 +367,18 @@ class LocalPoolEvaluator(Evaluator):
                 self._replace(slot, f"timeout after {self.timeout:g}s")
 
     def _replace(self, slot: _Slot, reason: str) -> None:
-        """Fail the job ``slot`` holds with ``reason`` and start a fresh worker.
+        """Count a crash (``reason``) of the job ``slot`` holds and start a fresh worker.
 
-        A worker that dies before it is ready never started its job (it reads jobs only once the
-        task is built), so that job goes back to the front of the queue instead.
+        The job goes to the fresh worker for another attempt, or, on its ``max_crashes``-th
+        crash, fails as quarantined. A worker that dies before it is ready never started its job
+        (it reads jobs only once the task is built), so that job is queued again uncounted.
         """
         if not slot.ready:
             if slot.job is not None:
-                self._pending.appendleft(slot.job)
+                if slot.job.individual_id in self._attempts:
+                    slot.retry = slot.job
+                else:
+                    self._pending.appendleft(slot.job)
                 slot.job = None
             slot.startup_failures += 1
             if slot.startup_failures >= MAX_STARTUP_FAILURES:
@@ -337,13 +386,41 @@ class LocalPoolEvaluator(Evaluator):
                     f"{slot.name} died {slot.startup_failures} times before it was ready "
                     f"(last: {reason}); check that the task can be built in a fresh process")
         elif slot.job is not None:
-            seconds = time.monotonic() - (slot.started_at or slot.dispatched_at)
-            self._done.append(EvalResult.failed(slot.job, reason, slot.name, seconds))
-            slot.job = None
+            job, slot.job = slot.job, None
+            crashes, spent = self._attempts.pop(job.individual_id, (0, 0.0))
+            crashes += 1
+            spent += time.monotonic() - (slot.started_at or slot.dispatched_at)
+            if crashes < self.max_crashes:
+                self._attempts[job.individual_id] = (crashes, spent)
+                slot.retry = job
+            else:
+                error = f"quarantined after {crashes} crash{'es' if crashes > 1 else ''}: {reason}"
+                self._done.append(EvalResult.failed(job, error, slot.name, spent))
         if slot.process.is_alive():
             _stop_process(slot.process, 0.0)
         slot.conn.close()
         self._start(slot)
+
+
+    def _retire(self, slot: _Slot) -> None:
+        """Tell ``slot``'s idle worker to stop and start a fresh one; reaped later."""
+        try:
+            slot.conn.send(None)
+        except OSError:
+            slot.process.terminate()
+        self._retiring.append((slot.process, slot.conn, time.monotonic() + CLOSE_GRACE_SECONDS))
+        self._start(slot)
+
+    def _reap_retired(self) -> None:
+        """Join retired workers that have exited; kill those past their grace period."""
+        still = []
+        for process, conn, deadline in self._retiring:
+            if process.is_alive() and time.monotonic() < deadline:
+                still.append((process, conn, deadline))
+                continue
+            _stop_process(process, 0.0)
+            conn.close()
+        self._retiring = still
 
 
 def _setup_failure(slot: _Slot, type_name: str, message: str) -> Exception:

@@ -8,7 +8,7 @@ accuracy; test accuracy is reported and never used for selection.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -102,6 +102,8 @@ class ClassificationTask(Task):
     """
 
     fitness_metric = "val_accuracy"
+    #: :meth:`evaluate` honours ``batch_scale`` (the evaluator's out-of-memory retry uses it).
+    scales_batch = True
 
     def __init__(self, space: SearchSpace, splits: Splits, num_classes: int,
                  recipe: Recipe) -> None:
@@ -119,16 +121,28 @@ class ClassificationTask(Task):
 
         self._data(device)
 
-    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu") -> dict[str, float]:
+    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu", *,
+                 batch_scale: float = 1.0) -> dict[str, float]:
         """Compile, train and score ``genome``; see the class docstring for the metrics.
+
+        Args:
+            genome: the architecture.
+            seed: seeds weight initialisation and batch order.
+            device: the torch device.
+            batch_scale: multiplies the recipe's training and scoring batch sizes (at least 2
+                and 1); the evaluator retries an out-of-memory evaluation with ``0.5``.
 
         Raises:
             EvaluationFailure: ``"nan loss"`` when the loss becomes NaN or infinite.
         """
         from evonas.tasks import training
 
+        recipe = self.recipe
+        if batch_scale != 1.0:
+            recipe = replace(recipe, batch_size=max(2, int(recipe.batch_size * batch_scale)),
+                             eval_batch_size=max(1, int(recipe.eval_batch_size * batch_scale)))
         return training.train_and_score(genome, self.space, self._data(device), self.input_shape,
-                                        self.num_classes, self.recipe, seed, device)
+                                        self.num_classes, recipe, seed, device)
 
     def _data(self, device: str) -> tuple[Any, ...]:
         """The splits as tensors on ``device``, copied once per device."""

@@ -54,7 +54,7 @@ def test_failures_become_failed_results_with_short_reasons():
     errors = {r.individual_id: r.error for r in ev.results()}
     assert errors[0] == "RuntimeError: injected fault"
     assert errors[1] == "nan loss"
-    assert errors[2] == "out of memory"
+    assert errors[2] == "infeasible: out of memory (also at half batch)"
     assert errors[3].startswith("GenomeError: edges: an nb201 cell has all 6 edges")
 
 

@@ -93,19 +93,21 @@ def test_jobs_beyond_capacity_wait_in_the_parent(pool):
 
 
 def test_faults_cost_one_result_each_and_the_pool_keeps_going(pool):
+    """Dead and hung workers are retried once on a fresh worker (max_crashes 2), then the job is
+    quarantined; a raise, a NaN loss and out of memory are not retried."""
     pids = set(pool.worker_pids)
     start = time.monotonic()
     faulty = [job(300, EXIT), job(301, HANG), job(302, RAISE), job(303, NAN), job(304, MEMORY)]
     healthy = [job(310 + i, arch) for i, arch in enumerate(ARCHS[:6])]
     results = run_all(pool, faulty + healthy)
-    assert time.monotonic() - start < TIMEOUT + 30
+    assert time.monotonic() - start < 2 * TIMEOUT + 30
     assert sorted(results) == sorted(j.individual_id for j in faulty + healthy)
-    assert results[300].error == "worker died (exit code 7)"
-    assert results[301].error == f"timeout after {TIMEOUT:g}s"
-    assert results[301].seconds >= TIMEOUT
+    assert results[300].error == "quarantined after 2 crashes: worker died (exit code 7)"
+    assert results[301].error == f"quarantined after 2 crashes: timeout after {TIMEOUT:g}s"
+    assert results[301].seconds >= 2 * TIMEOUT, "both attempts count"
     assert results[302].error == "RuntimeError: injected fault"
     assert results[303].error == "nan loss"
-    assert results[304].error == "out of memory"
+    assert results[304].error == "infeasible: out of memory (also at half batch)"
     assert all(results[i].status == "failed" for i in range(300, 305))
     assert all(results[j.individual_id].ok for j in healthy)
     assert len(pids - set(pool.worker_pids)) == 2, "the dead and the hung worker were replaced"
@@ -121,7 +123,52 @@ def test_poll_returns_after_its_timeout_while_a_job_runs(pool):
     assert time.monotonic() - start < 1.5
     assert pool.in_flight == 1
     (result,) = list(pool.results())
-    assert result.error == f"timeout after {TIMEOUT:g}s"
+    assert result.error == f"quarantined after 2 crashes: timeout after {TIMEOUT:g}s"
+
+
+def test_a_worker_killed_mid_job_counts_as_a_crash_and_a_fresh_worker_retries(pool):
+    pool.submit(job(450, HANG))
+    deadline = time.monotonic() + 60
+    while not any(s.started_at for s in pool._slots) and time.monotonic() < deadline:
+        assert pool.poll(0.1) == []
+    (busy,) = [s for s in pool._slots if s.job is not None]
+    first = busy.process.pid
+    os.kill(first, signal.SIGKILL)  # crash 1: the kill; crash 2: the retry hangs
+    (result,) = list(pool.results())
+    assert result.error == f"quarantined after 2 crashes: timeout after {TIMEOUT:g}s"
+    assert first not in pool.worker_pids
+
+
+def test_max_crashes_and_max_tasks_per_worker():
+    """max_crashes 1: no retry. max_tasks_per_worker 3: a fresh worker every 3 evaluations."""
+    with LocalPoolEvaluator(FAULTY, SPACE, workers=1, timeout=TIMEOUT, devices=["cpu"],
+                            max_crashes=1, max_tasks_per_worker=3) as ev:
+        ev.wait_until_ready(120)
+        pids, results = [], {}
+        for i, arch in enumerate([*ARCHS[:4], EXIT, *ARCHS[4:8]]):
+            ev.submit(job(500 + i, arch))
+            (result,) = list(ev.results())
+            results[result.individual_id] = result
+            pids.append(ev.worker_pids[0])
+        assert sorted(results) == list(range(500, 509))
+        assert results[504].error == "quarantined after 1 crash: worker died (exit code 7)"
+        assert all(r.ok for i, r in results.items() if i != 504)
+        # Recorded after each result; a process is retired as soon as its 3rd result is in.
+        # Process 1 runs jobs 1-3; process 2 runs job 4 and dies on job 5 (the exit fault);
+        # process 3 runs jobs 6-8; process 4 runs job 9.
+        assert [pids.index(p) for p in pids] == [0, 0, 2, 2, 4, 4, 4, 7, 7]
+        old = set(pids) - set(ev.worker_pids)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in old) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in old), "retired workers exit"
+
+
+def test_pool_rejects_bad_crash_and_recycle_limits():
+    with pytest.raises(ValueError, match="max_crashes"):
+        LocalPoolEvaluator({"name": "tabular"}, SPACE, workers=1, max_crashes=0)
+    with pytest.raises(ValueError, match="max_tasks_per_worker"):
+        LocalPoolEvaluator({"name": "tabular"}, SPACE, workers=1, max_tasks_per_worker=0)
 
 
 def test_a_task_config_the_workers_cannot_build_stops_the_caller_with_its_task_error():
