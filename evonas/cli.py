@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from evonas.cli_lineage import add_commands as add_lineage_commands
 from evonas.config import ConfigError
 from evonas.storage import JournalError
 from evonas.tasks import TaskError
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="campaign YAML giving the space and task")
     p.add_argument("--code", action="store_true", help="print the generated forward code")
     p.set_defaults(func=cmd_compile)
+
+    add_lineage_commands(sub)
     return parser
 
 

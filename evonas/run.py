@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evonas.storage import JOURNAL_FILE, EvaluationRow, IndividualRow, Journal, JournalError
 from genomes import DAGGenome, genome_from_dict
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from evonas.lineage import DiversityRow, OperatorStats
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class Run:
         ended = [kind for _, kind, _, _ in events if kind in ("completed", "stopped")]
         budget = self.config.get("budget", {})
         evaluated = counts["ok"] + counts["failed"]
+        device_seconds = sum(ev.seconds or 0.0 for ev in self._journal.evaluations()
+                             if ev.status != "cached")
         return {
             "name": self.name,
             "path": str(self.path),
@@ -121,12 +128,114 @@ class Run:
             "failed": counts["failed"],
             "cached": counts["cached"],
             "pending": counts["individuals"] - evaluated - counts["cached"],
+            "device_seconds": round(device_seconds, 3),
             "best": None if best is None else {
                 "id": best.id, "fitness": best.fitness, "metrics": best.metrics,
                 "genome": best.genome.describe()},
             "strategy": self.config.get("strategy", {}).get("name"),
             "task": self.config.get("task", {}).get("name"),
         }
+
+    # ----------------------------------------------------------------- lineage
+    def lineage(self, *, genomes: bool = False) -> nx.DiGraph:
+        """The family tree: a DiGraph of every individual, edges parent -> child.
+
+        Nodes carry ``op``, ``status``, ``hash``, ``fitness`` and ``generation`` (and the genome
+        dict with ``genomes=True``); edges carry the child's ``operator`` record, its ``op`` name
+        and ``delta``, the child's fitness minus this parent's. See :mod:`evonas.lineage`.
+        """
+        from evonas import lineage
+
+        return lineage.lineage_graph(self._journal, genomes=genomes)
+
+    def ancestors(self, id: int) -> list[int]:  # noqa: A002
+        """Ids of every ancestor of individual ``id``, ascending.
+
+        Raises:
+            KeyError: when there is no such individual.
+        """
+        from evonas import lineage
+
+        return lineage.ancestors(self._journal, id)
+
+    def descendants(self, id: int) -> list[int]:  # noqa: A002
+        """Ids of every descendant of individual ``id``, ascending.
+
+        Raises:
+            KeyError: when there is no such individual.
+        """
+        from evonas import lineage
+
+        return lineage.descendants(self._journal, id)
+
+    def path_to_root(self, id: int, follow: str = "first") -> list[int]:  # noqa: A002
+        """The chain of ids from ``id`` back to an individual without parents, ``id`` first.
+
+        Args:
+            id: where the path starts.
+            follow: at several parents, the ``first`` or the ``fittest``.
+
+        Raises:
+            KeyError: when there is no such individual.
+        """
+        from evonas import lineage
+
+        return lineage.path_to_root(self._journal, id, follow)
+
+    def operator_stats(self, windows: int = 10, include_cached: bool = True) -> OperatorStats:
+        """Per operator: children made, share that beat their best parent, mean fitness change,
+        over the whole run and over ``windows`` windows of birth order."""
+        from evonas import lineage
+
+        return lineage.operator_stats(self._journal, windows, include_cached)
+
+    def diversity(self, by: str = "auto", windows: int = 20) -> list[DiversityRow]:
+        """Distinct canonical hashes and mean genome distance per generation (``by="auto"``
+        where the strategy has generations) or per window of birth order."""
+        from evonas import lineage
+
+        return lineage.diversity(self._journal, by, windows)
+
+    def diff(self, a: int, b: int) -> str:
+        """What differs between the genomes of individuals ``a`` and ``b``, one line each.
+
+        Raises:
+            KeyError: when either individual does not exist.
+        """
+        from evonas import lineage
+
+        rows = []
+        for id_ in (a, b):
+            row = self._journal.individual(id_)
+            if row is None:
+                raise KeyError(f"{self.path}: no individual {id_}")
+            rows.append(row.genome)
+        return "\n".join(lineage.genome_diff(rows[0], rows[1], (f"#{a}", f"#{b}")))
+
+    def evaluations_to_target(self, target: float | None = None) -> int | None:
+        """Evaluations spent until the first individual (in birth order) reached ``target``.
+
+        Counts evaluated individuals (``ok`` or ``failed``; cached copies cost nothing) up to and
+        including the first whose fitness is at least ``target``.
+
+        Args:
+            target: the fitness to reach (default: the config's ``task.target``).
+
+        Returns:
+            The count, or None when there is no target or no individual reached it yet.
+        """
+        if target is None:
+            target = self.config.get("task", {}).get("target")
+        if target is None:
+            return None
+        spent = 0
+        for ev in self._journal.evaluations():  # ordered by individual id, i.e. birth order
+            if ev.status in ("ok", "failed"):
+                spent += 1
+            if ev.status in ("ok", "cached") and ev.fitness is not None \
+                    and ev.fitness >= target:
+                return spent
+        return None
 
     def close(self) -> None:
         self._journal.close()

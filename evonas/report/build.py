@@ -1,0 +1,219 @@
+"""Assemble the campaign report: read the run once, draw every chart, write one HTML file.
+
+The run is read inside one read transaction (:func:`evonas.lineage.read_snapshot`), so a report
+of a campaign still running shows one consistent moment of it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evonas import lineage
+from evonas.report import figures
+from evonas.report import html as h
+from evonas.report.drawing import draw_genome
+from evonas.report.pareto import Objective, objectives_from_config, pareto_mask
+from evonas.run import Run
+from evonas.storage import Journal
+from genomes import GenomeError, genome_from_dict
+
+#: The report's file name inside the run folder.
+REPORT_FILE = "report.html"
+#: Rows shown at most in the failures table and the ancestry steps table.
+MAX_FAILURES = 200
+MAX_STEPS = 60
+
+
+def _state(journal: Journal) -> str:
+    row = journal._conn.execute(
+        "SELECT kind FROM events WHERE kind IN ('completed', 'stopped') ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else "running (or killed)"
+
+
+def _describe(genome: dict[str, Any]) -> str:
+    try:
+        return genome_from_dict(genome).describe()
+    except GenomeError:
+        return json.dumps(genome)
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _objective_values(journal: Journal, objectives: list[Objective]) -> tuple[list[int],
+                                                                                np.ndarray]:
+    paths = ", ".join("e.fitness" if o.metric == "fitness" else "json_extract(e.metrics, ?)"
+                      for o in objectives)
+    args = ['$."' + o.metric.replace('"', '\\"') + '"' for o in objectives
+            if o.metric != "fitness"]
+    rows = journal._conn.execute(
+        f"SELECT e.individual_id, {paths} FROM evaluations e WHERE e.status = 'ok' "
+        "ORDER BY e.individual_id", args).fetchall()
+    values = np.array([[np.nan if v is None or isinstance(v, str) else float(v) for v in r[1:]]
+                       for r in rows], dtype=float).reshape(len(rows), len(objectives))
+    return [r[0] for r in rows], values
+
+
+def _pareto_section(journal: Journal, objectives: list[Objective]) -> str:
+    if len(objectives) < 2:
+        return h.note("Single objective (fitness): there is no Pareto front to show. A campaign "
+                      "with strategy.objectives naming two or more metrics gets one.")
+    ids, values = _objective_values(journal, objectives)
+    usable = ~np.isnan(values).any(axis=1)
+    if usable.sum() < 1:
+        return h.note("No evaluation reports every objective (" +
+                      ", ".join(str(o) for o in objectives) + ") yet.")
+    ids = [i for i, ok in zip(ids, usable, strict=True) if ok]
+    values = values[usable]
+    mask = pareto_mask(values, [o.maximize for o in objectives])
+    body = h.figure("fig-pareto", figures.pareto_figure(values, mask, objectives, ids),
+                    "Pareto front", f"Objectives: {', '.join(str(o) for o in objectives)}."
+                    + (" Only the first two are drawn." if len(objectives) > 2 else ""))
+    front = sorted((i for i, m in zip(ids, mask, strict=True) if m))
+    rows = [[f"#{i}", *(_fmt(v, ".6g") for v in values[ids.index(i)])] for i in front[:50]]
+    return body + h.table(["individual", *(str(o) for o in objectives)], rows, "pareto-table",
+                          numeric=range(1, len(objectives) + 1))
+
+
+def _ancestry_section(journal: Journal, best_id: int) -> str:
+    found = lineage.ancestry(journal, best_id)
+    path = lineage.chain(found, best_id)
+    body = h.figure("fig-ancestry", figures.ancestry_figure(found, best_id, path),
+                    f"Ancestry of #{best_id}",
+                    "Each dot an ancestor at its birth order and fitness; lines join parent and "
+                    "child, coloured by the operator that made the child. The grey band follows "
+                    "the first parent back to a random genome.")
+    rows = []
+    for k in path[:MAX_STEPS]:
+        n = found[k]
+        parent_id, parent_fitness = lineage.best_parent_fitness(found, n)
+        change = None if n.fitness is None or parent_fitness is None \
+            else n.fitness - parent_fitness
+        rows.append([f"#{k}", _fmt(n.fitness), _fmt(change, "+.4f"),
+                     "-" if parent_id is None else f"#{parent_id}",
+                     lineage.describe_record(n.operator)])
+    body += h.table(["individual", "fitness", "change", "best parent", "operator"], rows,
+                    "ancestry-table", numeric=(1, 2))
+    if len(path) > MAX_STEPS:
+        body += h.note(f"{len(path) - MAX_STEPS} earlier steps not listed "
+                       f"(evonas lineage RUN --id {best_id} prints them all).")
+    return body
+
+
+def _operators_section(stats: lineage.OperatorStats) -> str:
+    rows = [[r.operator, r.children, r.compared, r.improved, _fmt(r.improved_share, ".1%"),
+             _fmt(r.mean_change, "+.4f"), _fmt(r.best_change, "+.4f"), r.cached, r.failed,
+             r.pending] for r in stats.rows]
+    body = h.table(["operator", "children", "compared", "fitter than best parent", "share",
+                    "mean change", "best change", "cached", "failed", "pending"], rows,
+                   "operator-table", numeric=range(1, 10))
+    return body + h.figure("fig-operators", figures.operators_figure(stats), "Operators over time",
+                           f"Individuals split into {len(stats.windows)} windows of birth order.")
+
+
+def _failures_section(journal: Journal) -> str:
+    total = journal._conn.execute(
+        "SELECT COUNT(*) FROM evaluations WHERE status = 'failed'").fetchone()[0]
+    if not total:
+        return h.note("No evaluation failed.")
+    rows = journal._conn.execute(
+        "SELECT e.individual_id, COALESCE(json_extract(i.operator, '$.op'), '?'), e.error, "
+        "e.worker, e.seconds FROM evaluations e JOIN individuals i ON i.id = e.individual_id "
+        "WHERE e.status = 'failed' ORDER BY e.individual_id LIMIT ?", (MAX_FAILURES,)).fetchall()
+    body = h.table(["individual", "operator", "reason", "worker", "seconds"],
+                   [[f"#{i}", op, err or "-", worker or "-", _fmt(sec, ".2f")]
+                    for i, op, err, worker, sec in rows], "failures-table", numeric=(4,))
+    if total > MAX_FAILURES:
+        body += h.note(f"{total - MAX_FAILURES} more failures not listed.")
+    return body
+
+
+def build_report(run: Run, objectives: list[Objective] | None = None, windows: int = 10) -> str:
+    """The report of ``run`` as one HTML document.
+
+    Args:
+        run: an open run (finished, stopped or still running).
+        objectives: the objectives of the Pareto front; default: those the config names.
+        windows: windows of birth order for the operator chart.
+    """
+    journal = run._journal
+    with lineage.read_snapshot(journal):
+        config = journal.config()
+        if objectives is None:
+            objectives = objectives_from_config(config)
+        everyone = lineage.nodes(journal)
+        best_rows = journal.best(1)
+        counts = {s: sum(1 for n in everyone if n.status == s)
+                  for s in ("ok", "cached", "failed", "pending")}
+        summary = [("run", run.path), ("state", _state(journal)),
+                   ("strategy", (config.get("strategy") or {}).get("name")),
+                   ("task", (config.get("task") or {}).get("name")),
+                   ("space", (config.get("space") or {}).get("name")), ("seed", config.get("seed")),
+                   ("individuals", len(everyone)), ("evaluated", counts["ok"]),
+                   ("cached copies", counts["cached"]), ("failed", counts["failed"]),
+                   ("pending", counts["pending"])]
+        sections = []
+        best_body = h.note("No successful evaluation yet.")
+        ancestry_body = h.note("No successful evaluation yet.")
+        if best_rows:
+            best = best_rows[0]
+            genome = journal.individual(best.individual_id).genome
+            summary.append(("best", f"#{best.individual_id}, fitness {best.fitness:.6g}"))
+            try:
+                png, engine = draw_genome(genome)
+                best_body = h.figure("fig-best-genome", png, f"Genome of #{best.individual_id}",
+                                     f"Drawn with {engine}.")
+            except ValueError as exc:
+                best_body = h.note(f"The genome cannot be drawn: {exc}")
+            metrics = [[k, v] for k, v in best.metrics.items()]
+            best_body += h.pre(_describe(genome)) + h.table(["metric", "value"], metrics,
+                                                            "best-metrics", numeric=(1,))
+            ancestry_body = _ancestry_section(journal, best.individual_id)
+        summary.append(("report written", time.strftime("%Y-%m-%d %H:%M:%S")))
+        sections.append(h.section("summary", "Summary", h.definitions(summary)))
+        sections.append(h.section("progress", "Fitness over time", h.figure(
+            "fig-progress", figures.progress_figure(everyone), "Fitness over time",
+            "Every individual's fitness by birth order; the red steps are the best so far.")))
+        sections.append(h.section("pareto", "Pareto front", _pareto_section(journal, objectives)))
+        sections.append(h.section("best-genome", "Best genome", best_body))
+        sections.append(h.section("ancestry", "Ancestry of the best", ancestry_body))
+        stats = lineage.operator_stats(journal, windows)
+        sections.append(h.section("operators", "Operators", _operators_section(stats)))
+        rows = lineage.diversity(journal, windows=max(1, min(20, len(everyone) // 10)))
+        sections.append(h.section("diversity", "Diversity", h.figure(
+            "fig-diversity", figures.diversity_figure(rows), "Diversity over time",
+            "Distinct canonical hashes per group and the mean edit distance between its "
+            "genomes (sampled pairs in large groups).")))
+        sections.append(h.section("failures", "Failures", _failures_section(journal)))
+    return h.page(f"evonas report: {run.name}", sections)
+
+
+def write_report(run: Run | str | Path, output: str | Path | None = None,
+                 objectives: list[Objective] | None = None) -> Path:
+    """Write the report of a run as one self-contained HTML file.
+
+    Args:
+        run: an open :class:`~evonas.run.Run` or a run folder (opened read-only).
+        output: where to write; default ``report.html`` in the run folder.
+        objectives: the Pareto front's objectives; default: those the config names.
+
+    Returns:
+        The path written.
+    """
+    if isinstance(run, Run):
+        text = build_report(run, objectives)
+        folder = run.path
+    else:
+        with Run(run) as opened:
+            text = build_report(opened, objectives)
+            folder = opened.path
+    path = Path(output) if output is not None else folder / REPORT_FILE
+    h.write_atomic(path, text)
+    return path
