@@ -175,19 +175,24 @@ SearchSpace = NB201Space | FreeSpace
 
 
 def space_from_dict(data: dict[str, Any]) -> SearchSpace:
-    """Build a search space from its config mapping (``{"name": "nb201" | "free", ...}``).
+    """Build a search space from its config mapping (``{"name": "nb201" | "free" | "neat", ...}``).
 
     Raises:
         GenomeError: on an unknown space name or key, naming it.
     """
     data = dict(data)
     name = data.pop("name", None)
+    if name == "neat":
+        from genomes.cppn import NEATSpace
+
+        return NEATSpace.from_dict(data)  # type: ignore[return-value]
     if name == "nb201":
         cls: type = NB201Space
     elif name == "free":
         cls = FreeSpace
     else:
-        raise GenomeError(f"space.name: unknown search space {name!r}; choose 'nb201' or 'free'")
+        raise GenomeError(f"space.name: unknown search space {name!r}; "
+                          "choose 'nb201', 'free' or 'neat'")
     allowed = {f.name for f in fields(cls) if f.init}
     for key in data:
         if key not in allowed:

@@ -83,11 +83,10 @@ class XORTask(Task):
         self.target = target
 
     def evaluate(self, genome: CPPNGenome, seed: int, device: str = "cpu") -> dict[str, float]:
-        """Score one genome with the float-code form of the CPPN."""
-        from evonas.compiler.cppn import cppn_function
+        """Score one genome, interpreting the CPPN over floats."""
+        from evonas.compiler.cppn_python import evaluate_rows
 
-        net = cppn_function(genome)
-        outputs = [net(x)[0] for x in XOR_INPUTS]
+        outputs = [row[0] for row in evaluate_rows(genome, XOR_INPUTS)]
         return self._metrics(genome, outputs)
 
     def evaluate_batch(self, genomes: Sequence[CPPNGenome], seeds: Sequence[int],
@@ -144,42 +143,29 @@ class CartPole:
         self.limit = math.radians(failure_angle)
         self.state = [0.0, 0.0, START_ANGLE, 0.0, 0.0, 0.0]
 
-    def _accel(self, force: float, s: Sequence[float]) -> tuple[float, float, float]:
-        """Cart and pole accelerations (Wieland's equations, as in NEAT's cart-pole code)."""
-        m1, m2 = MASS_POLE
-        l1, l2 = HALF_LENGTH
-        cos1, sin1 = math.cos(s[2]), math.sin(s[2])
-        ml1 = l1 * m1
-        temp1 = MUP * s[3] / ml1
-        g1 = GRAVITY * sin1
-        fi = ml1 * s[3] * s[3] * sin1 + 0.75 * m1 * cos1 * (temp1 + g1)
-        mi = m1 * (1.0 - 0.75 * cos1 * cos1)
-        if self.poles == 2:
-            cos2, sin2 = math.cos(s[4]), math.sin(s[4])
-            ml2 = l2 * m2
-            temp2 = MUP * s[5] / ml2
-            g2 = GRAVITY * sin2
-            fi += ml2 * s[5] * s[5] * sin2 + 0.75 * m2 * cos2 * (temp2 + g2)
-            mi += m2 * (1.0 - 0.75 * cos2 * cos2)
-        x_acc = (force + fi) / (mi + MASS_CART)
-        th1_acc = -0.75 * (x_acc * cos1 + g1 + temp1) / l1
-        th2_acc = -0.75 * (x_acc * cos2 + g2 + temp2) / l2 if self.poles == 2 else 0.0
-        return x_acc, th1_acc, th2_acc
-
-    def _derivs(self, force: float, s: Sequence[float]) -> list[float]:
-        a = self._accel(force, s)
-        return [s[1], a[0], s[3], a[1], s[5], a[2]]
-
     def step(self, force: float) -> None:
         """Advance 0.02 s: two fourth-order Runge-Kutta steps of 0.01 s under ``force``."""
-        for _ in range(2):
-            y = self.state
-            k1 = self._derivs(force, y)
-            k2 = self._derivs(force, [v + 0.5 * TAU * d for v, d in zip(y, k1, strict=True)])
-            k3 = self._derivs(force, [v + 0.5 * TAU * d for v, d in zip(y, k2, strict=True)])
-            k4 = self._derivs(force, [v + TAU * d for v, d in zip(y, k3, strict=True)])
-            self.state = [v + TAU / 6.0 * (a + 2.0 * b + 2.0 * c + d)
-                          for v, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)]
+        x, xd, a, ad, b, bd = self.state
+        two = self.poles == 2
+        h, hh = TAU, 0.5 * TAU
+        for _ in range(2):  # unrolled RK4 over plain floats: this loop is the task's hot spot
+            xa1, aa1, ba1 = _accel(force, a, ad, b, bd, two)
+            a2, ad2, b2, bd2 = a + hh * ad, ad + hh * aa1, b + hh * bd, bd + hh * ba1
+            xd2 = xd + hh * xa1
+            xa2, aa2, ba2 = _accel(force, a2, ad2, b2, bd2, two)
+            a3, ad3, b3, bd3 = a + hh * ad2, ad + hh * aa2, b + hh * bd2, bd + hh * ba2
+            xd3 = xd + hh * xa2
+            xa3, aa3, ba3 = _accel(force, a3, ad3, b3, bd3, two)
+            a4, ad4, b4, bd4 = a + h * ad3, ad + h * aa3, b + h * bd3, bd + h * ba3
+            xd4 = xd + h * xa3
+            xa4, aa4, ba4 = _accel(force, a4, ad4, b4, bd4, two)
+            x += h / 6.0 * (xd + 2.0 * xd2 + 2.0 * xd3 + xd4)
+            xd += h / 6.0 * (xa1 + 2.0 * xa2 + 2.0 * xa3 + xa4)
+            a += h / 6.0 * (ad + 2.0 * ad2 + 2.0 * ad3 + ad4)
+            ad += h / 6.0 * (aa1 + 2.0 * aa2 + 2.0 * aa3 + aa4)
+            b += h / 6.0 * (bd + 2.0 * bd2 + 2.0 * bd3 + bd4)
+            bd += h / 6.0 * (ba1 + 2.0 * ba2 + 2.0 * ba3 + ba4)
+        self.state = [x, xd, a, ad, b, bd]
 
     def failed(self) -> bool:
         """Whether the cart left the track or a pole fell."""
@@ -199,6 +185,32 @@ class CartPole:
         if self.poles == 2:
             obs.append(s[4] / 0.52)
         return obs
+
+
+_M1, _M2 = MASS_POLE
+_L1, _L2 = HALF_LENGTH
+_ML1, _ML2 = _L1 * _M1, _L2 * _M2
+
+
+def _accel(force: float, th1: float, th1d: float, th2: float, th2d: float,
+           two: bool) -> tuple[float, float, float]:
+    """Cart and pole accelerations (Wieland's equations, as in NEAT's cart-pole code)."""
+    cos1, sin1 = math.cos(th1), math.sin(th1)
+    temp1 = MUP * th1d / _ML1
+    g1 = GRAVITY * sin1
+    fi = _ML1 * th1d * th1d * sin1 + 0.75 * _M1 * cos1 * (temp1 + g1)
+    mi = _M1 * (1.0 - 0.75 * cos1 * cos1)
+    if not two:
+        x_acc = (force + fi) / (mi + MASS_CART)
+        return x_acc, -0.75 * (x_acc * cos1 + g1 + temp1) / _L1, 0.0
+    cos2, sin2 = math.cos(th2), math.sin(th2)
+    temp2 = MUP * th2d / _ML2
+    g2 = GRAVITY * sin2
+    fi += _ML2 * th2d * th2d * sin2 + 0.75 * _M2 * cos2 * (temp2 + g2)
+    mi += _M2 * (1.0 - 0.75 * cos2 * cos2)
+    x_acc = (force + fi) / (mi + MASS_CART)
+    return (x_acc, -0.75 * (x_acc * cos1 + g1 + temp1) / _L1,
+            -0.75 * (x_acc * cos2 + g2 + temp2) / _L2)
 
 
 def pole_inputs(poles: int, velocities: bool) -> int:
@@ -231,7 +243,7 @@ class PoleTask(Task):
 
     def evaluate(self, genome: CPPNGenome, seed: int, device: str = "cpu") -> dict[str, float]:
         """Balance until failure or ``max_steps``; deterministic, ``seed`` unused."""
-        from evonas.compiler.cppn import cppn_function
+        from evonas.compiler.cppn_python import cppn_function
 
         net = cppn_function(genome)
         cart = CartPole(self.poles, self.failure_angle)

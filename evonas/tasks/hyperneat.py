@@ -3,10 +3,15 @@
 The substrate has an 8x8 input grid (one node per pixel), optional hidden grids and a row of ten
 output nodes (:class:`~genomes.substrate.Substrate`); the CPPN genome (space ``neat`` with 4
 inputs, ``(x1, y1, x2, y2)``, and 2 outputs per layer pair, weight and bias) paints every weight
-and bias. The painted network is scored as is: fitness is measured on the train split (the
-``fitness`` option: ``accuracy``, or ``likelihood``, the mean probability the network's softmax
-gives the right class, which is smoother to climb); validation and test accuracy are reported
-and never used to select. Config::
+and bias. By default the painted network is scored as is (pure HyperNEAT): fitness is measured
+on the train split (the ``fitness`` option: ``accuracy``, or ``likelihood``, the mean
+probability the network's softmax gives the right class, which is smoother to climb);
+validation and test accuracy are reported and never used to select.
+
+With ``train_steps > 0`` the painting is only the starting point: every network then takes that
+many full-batch Adam steps on the train split (the whole population at once, each network's
+update independent of the others) and fitness is validation accuracy, as in the ``digits``
+task. Config::
 
     space: {name: neat, num_inputs: 4, num_outputs: 4, activations: [sigmoid, tanh, sin, gauss]}
     task:
@@ -37,6 +42,8 @@ HYPERNEAT_DIGITS_DEFAULTS: dict[str, Any] = {
     "max_weight": 3.0,
     "hidden_activation": "tanh",
     "fitness": "likelihood",
+    "train_steps": 0,
+    "lr": 0.05,
     "target": None,
 }
 FITNESS_KINDS = ("accuracy", "likelihood")
@@ -52,7 +59,9 @@ class HyperNEATDigitsTask(Task):
     Args:
         substrate: the substrate (input layer of 64 nodes, output layer of 10).
         hidden_activation: activation of the hidden layers (``tanh``, ``relu``, ``sigmoid``).
-        fitness: ``accuracy`` or ``likelihood`` on the train split.
+        fitness: ``accuracy`` or ``likelihood`` on the train split (ignored when training).
+        train_steps: full-batch Adam steps from the painted weights (0: none).
+        lr: Adam's learning rate.
         split_seed: seeds the stratified split.
         fractions: ``(train, val, test)`` fractions.
         target: the fitness that counts as solved (None: none).
@@ -65,13 +74,14 @@ class HyperNEATDigitsTask(Task):
     def __init__(self, substrate: Substrate, hidden_activation: str = "tanh",
                  fitness: str = "likelihood", split_seed: int = 0,
                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                 target: float | None = None) -> None:
+                 target: float | None = None, train_steps: int = 0, lr: float = 0.05) -> None:
         from evonas.tasks.digits import load_digits_arrays
 
         self.substrate = substrate
         self.hidden_activation = hidden_activation
-        self.fitness_metric = f"train_{fitness}"
-        self.fitness_kind = fitness
+        self.train_steps = train_steps
+        self.lr = lr
+        self.fitness_metric = "val_accuracy" if train_steps else f"train_{fitness}"
         self.target = target
         x, y = load_digits_arrays()
         self.splits = make_splits(x, y, fractions, split_seed)
@@ -80,6 +90,10 @@ class HyperNEATDigitsTask(Task):
     def warm_up(self, device: str = "cpu") -> None:
         """Import torch and copy the data to ``device``."""
         self._data(device)
+
+    def _train(self, painting: list, x: Any, y: Any) -> list:
+        return _train_population(painting, x, y, self.train_steps, self.lr,
+                                 self.hidden_activation)
 
     def _data(self, device: str) -> dict[str, Any]:
         import torch
@@ -100,7 +114,14 @@ class HyperNEATDigitsTask(Task):
 
     def evaluate_batch(self, genomes: Sequence[CPPNGenome], seeds: Sequence[int],
                        device: str = "cpu") -> list[dict[str, float]]:
-        """Paint and score a population in one batched program."""
+        """Paint and score a population in one batched program (one torch thread)."""
+        from evonas.compiler.cppn import torch_threads
+
+        with torch_threads(1):  # small, memory-bound tensors: extra threads only contend
+            return self._evaluate_batch(genomes, device)
+
+    def _evaluate_batch(self, genomes: Sequence[CPPNGenome], device: str
+                        ) -> list[dict[str, float]]:
         import torch
 
         from evonas.compiler.hyperneat import forward_population, paint_population
@@ -108,6 +129,9 @@ class HyperNEATDigitsTask(Task):
         data = self._data(device)
         with torch.no_grad():
             painting = paint_population(genomes, self.substrate, device)
+        if self.train_steps:
+            painting = self._train(painting, *data["train"])
+        with torch.no_grad():
             expressed = sum((w != 0).sum(dim=(1, 2)) for w, _ in painting).tolist()
             scores: dict[str, list[float]] = {}
             for split, (x, y) in data.items():
@@ -129,6 +153,32 @@ class HyperNEATDigitsTask(Task):
         return out
 
 
+def _train_population(painting: list, x: Any, y: Any, steps: int, lr: float,
+                      hidden_activation: str) -> list:
+    """Full-batch Adam from the painted weights; each network's loss and update are its own."""
+    import torch
+    from torch.nn import functional
+
+    from evonas.compiler.hyperneat import forward_population
+
+    params = [(w.clone().requires_grad_(True), b.clone().requires_grad_(True))
+              for w, b in painting]
+    masks = [(w != 0).to(w.dtype) for w, _ in painting]  # unexpressed connections stay absent
+    optimizer = torch.optim.Adam([t for pair in params for t in pair], lr=lr)
+    population = params[0][0].shape[0]
+    targets = y.repeat(population)
+    for _ in range(steps):
+        masked = [(w * m, b) for (w, b), m in zip(params, masks, strict=True)]
+        logits = forward_population(masked, x, hidden_activation)
+        # the sum over networks of each one's mean loss: gradients stay per network
+        loss = functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets,
+                                        reduction="sum") / x.shape[0]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return [((w * m).detach(), b.detach()) for (w, b), m in zip(params, masks, strict=True)]
+
+
 def make_hyperneat_digits_task(task_config: dict[str, Any],
                                space: SearchSpace) -> HyperNEATDigitsTask:
     """The registry factory for ``name: digits_hyperneat``."""
@@ -145,6 +195,8 @@ def make_hyperneat_digits_task(task_config: dict[str, Any],
     target = options["target"]
     require(target is None or isinstance(target, int | float) and not isinstance(target, bool),
             "target", f"must be a number, got {target!r}")
+    require(options["train_steps"] >= 0, "train_steps", "must be 0 or more")
+    require(options["lr"] > 0, "lr", "must be positive")
     shapes = [(8, 8), *([tuple(hidden)] if hidden else []), (1, 10)]
     substrate = Substrate.grids(shapes, options["threshold"], options["max_weight"])
     require(isinstance(space, NEATSpace), "name",
@@ -157,4 +209,5 @@ def make_hyperneat_digits_task(task_config: dict[str, Any],
             f"space.num_outputs: {substrate.cppn_outputs} (got {space.num_inputs} and "
             f"{space.num_outputs})")
     return HyperNEATDigitsTask(substrate, options["hidden_activation"], options["fitness"],
-                               options["split_seed"], split_fractions(options), target)
+                               options["split_seed"], split_fractions(options), target,
+                               options["train_steps"], options["lr"])

@@ -293,8 +293,8 @@ def test_from_json_errors_on_undecodable_or_absurdly_nested_input() -> None:
 
 
 def test_genome_from_dict_unknown_kind() -> None:
-    with pytest.raises(GenomeError, match="kind: unknown genome kind 'cppn'"):
-        genome_from_dict({"kind": "cppn"})
+    with pytest.raises(GenomeError, match="kind: unknown genome kind 'tree'"):
+        genome_from_dict({"kind": "tree"})
 
 
 def test_edges_are_kept_sorted() -> None:

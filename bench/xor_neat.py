@@ -1,0 +1,185 @@
+"""NEAT on XOR: success rate and evaluations to solve, and wall time against neat-python.
+
+Population 150, solved at fitness 3.9 (4 minus the summed squared error over the four patterns).
+NEAT paper (Stanley & Miikkulainen 2002): 4,755 evaluations on average, no failure in 100 runs.
+
+Ours is the engine's NEAT strategy with the XOR task's batched evaluator (one tensor program per
+generation), driven by the bare loop of :mod:`bench.neat_loop` (no journal; torch is imported
+and warmed up before any clock starts, as neat-python is imported before its runs). neat-python
+(bench-only dependency: ``pip install neat-python``) runs its own XOR example configuration
+(``examples/xor/config-feedforward``), in the same process, seed by seed, interleaved with ours so
+both see the same machine load. The wall-time ratio is ours over theirs, summed over the seeds,
+each run stopping at the threshold.
+
+    python bench/xor_neat.py [--seeds 100] [--compare-seeds 20] [--max-generations 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.neat_loop import run_neat  # noqa: E402
+from evonas.tasks.control import XOR_INPUTS, XOR_TARGETS, XORTask  # noqa: E402
+from genomes import NEATSpace  # noqa: E402
+
+THRESHOLD = 3.9
+
+NEAT_PYTHON_CONFIG = """
+[NEAT]
+fitness_criterion     = max
+fitness_threshold     = 3.9
+pop_size              = 150
+reset_on_extinction   = False
+no_fitness_termination = False
+
+[DefaultGenome]
+activation_default      = sigmoid
+activation_mutate_rate  = 0.0
+activation_options      = sigmoid
+aggregation_default     = sum
+aggregation_mutate_rate = 0.0
+aggregation_options     = sum
+bias_init_mean          = 0.0
+bias_init_stdev         = 1.0
+bias_max_value          = 30.0
+bias_min_value          = -30.0
+bias_mutate_power       = 0.5
+bias_mutate_rate        = 0.7
+bias_replace_rate       = 0.1
+compatibility_disjoint_coefficient = 1.0
+compatibility_weight_coefficient   = 0.5
+conn_add_prob           = 0.5
+conn_delete_prob        = 0.5
+enabled_default         = True
+enabled_mutate_rate     = 0.01
+feed_forward            = True
+initial_connection      = full
+node_add_prob           = 0.2
+node_delete_prob        = 0.2
+num_hidden              = 0
+num_inputs              = 2
+num_outputs             = 1
+response_init_mean      = 1.0
+response_init_stdev     = 0.0
+response_max_value      = 30.0
+response_min_value      = -30.0
+response_mutate_power   = 0.0
+response_mutate_rate    = 0.0
+response_replace_rate   = 0.0
+weight_init_mean        = 0.0
+weight_init_stdev       = 1.0
+weight_max_value        = 30
+weight_min_value        = -30
+weight_mutate_power     = 0.5
+weight_mutate_rate      = 0.8
+weight_replace_rate     = 0.1
+
+[DefaultSpeciesSet]
+compatibility_threshold = 3.0
+
+[DefaultStagnation]
+species_fitness_func = max
+max_stagnation       = 20
+species_elitism      = 2
+
+[DefaultReproduction]
+elitism            = 2
+survival_threshold = 0.2
+"""
+
+
+def warm_up() -> None:
+    """Import torch and run the batched evaluator once, before any clock starts.
+
+    Library imports are outside the timings on both sides (neat-python is imported before its
+    runs too); torch's import and first kernel calls cost seconds once per process.
+    """
+    import numpy as np
+
+    from operators.neat import initial_genome
+
+    genome = initial_genome(NEATSpace(), np.random.default_rng(0))
+    XORTask(THRESHOLD).evaluate_batch([genome], [0])
+
+
+def ours(seed: int, max_generations: int) -> tuple[bool, int, int, float]:
+    out = run_neat(XORTask(THRESHOLD), NEATSpace(), seed, THRESHOLD, max_generations)
+    return out.solved, out.evaluations, out.unique_evaluations, out.seconds
+
+
+def theirs(config: object, seed: int, max_generations: int) -> tuple[bool, int, float]:
+    import neat
+
+    def eval_genomes(genomes: list, config: object) -> None:
+        for _, genome in genomes:
+            genome.fitness = 4.0
+            net = neat.nn.FeedForwardNetwork.create(genome, config)
+            for xi, xo in zip(XOR_INPUTS, XOR_TARGETS, strict=True):
+                genome.fitness -= (net.activate(xi)[0] - xo) ** 2
+
+    start = time.perf_counter()
+    population = neat.Population(config, seed=seed)
+    winner = population.run(eval_genomes, max_generations)
+    seconds = time.perf_counter() - start
+    solved = winner is not None and winner.fitness >= THRESHOLD
+    return solved, population.generation * config.pop_size, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--compare-seeds", type=int, default=20,
+                        help="seeds of the wall-time comparison with neat-python (0: skip)")
+    parser.add_argument("--max-generations", type=int, default=300)
+    args = parser.parse_args()
+    print(f"command: python {' '.join(sys.argv)}")
+    warm_up()
+
+    results = [ours(seed, args.max_generations) for seed in range(args.seeds)]
+    solved = [r for r in results if r[0]]
+    print(f"ours: solved {len(solved)}/{args.seeds}; evaluations to solve: mean "
+          f"{statistics.mean(r[1] for r in solved):.0f} (median "
+          f"{statistics.median(r[1] for r in solved):.0f}, max {max(r[1] for r in solved)}); "
+          f"without elite copies: mean {statistics.mean(r[2] for r in solved):.0f}; "
+          f"mean wall time {statistics.mean(r[3] for r in results):.2f}s per run")
+
+    if args.compare_seeds <= 0:
+        return 0
+    import neat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "config-feedforward")
+        Path(path).write_text(NEAT_PYTHON_CONFIG)
+        config = neat.Config(neat.DefaultGenome, neat.DefaultReproduction,
+                             neat.DefaultSpeciesSet, neat.DefaultStagnation, path)
+    ours_time = theirs_time = 0.0
+    ours_solved = theirs_solved = 0
+    theirs_evals = []
+    for seed in range(args.compare_seeds):
+        a = ours(seed, args.max_generations)
+        b = theirs(config, seed, args.max_generations)
+        ours_time += a[3]
+        theirs_time += b[2]
+        ours_solved += a[0]
+        theirs_solved += b[0]
+        if b[0]:
+            theirs_evals.append(b[1])
+    version = getattr(neat, "__version__", "")
+    print(f"wall time over {args.compare_seeds} seeds, same process, interleaved: ours "
+          f"{ours_time:.1f}s ({ours_solved} solved), neat-python {version} "
+          f"{theirs_time:.1f}s ({theirs_solved} solved, mean "
+          f"{statistics.mean(theirs_evals) if theirs_evals else float('nan'):.0f} evaluations); "
+          f"ratio ours/theirs = {ours_time / theirs_time:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

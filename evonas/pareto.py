@@ -1,0 +1,125 @@
+"""The Pareto front of a run: individuals no other individual beats on every objective.
+
+Objectives are the run's ``strategy.objectives`` when its strategy has them (NSGA-II), else
+:data:`evonas.strategies.nsga2.DEFAULT_OBJECTIVES` (fitness up, ``params`` down). Only successful
+evaluations count (``ok``; a ``cached`` copy repeats an earlier individual, a failed one has no
+metrics). ``evonas best RUN --pareto`` prints the front with :func:`print_pareto`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+from evonas.config import ConfigError
+from evonas.run import Individual, Run
+from evonas.strategies.nsga2 import check_objectives
+
+
+def run_objectives(run: Run) -> list[dict[str, str]]:
+    """The objectives a run is judged by (see the module docstring)."""
+    return check_objectives(run.config.get("strategy", {}).get("objectives"))
+
+
+def non_dominated(points: np.ndarray) -> np.ndarray:
+    """Which rows of ``points`` (one row per candidate, larger is better in every column) no other
+    row dominates (at least as good everywhere, better somewhere).
+
+    Returns:
+        A boolean mask; equal rows do not dominate each other, so ties all stay.
+    """
+    points = np.asarray(points, dtype=float)
+    keep = np.ones(len(points), dtype=bool)
+    for i, p in enumerate(points):
+        dominated = np.all(points >= p, axis=1) & np.any(points > p, axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def _value(ind: Individual, metric: str) -> float | None:
+    value = ind.fitness if metric == "fitness" else ind.metrics.get(metric)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def pareto_front(run: Run, objectives: Sequence[dict[str, str]] | None = None
+                 ) -> list[Individual]:
+    """The non-dominated successful individuals of ``run``, best first objective first.
+
+    Args:
+        run: an open run.
+        objectives: ``[{metric, goal}, ...]``; default: :func:`run_objectives`.
+
+    Returns:
+        The front, sorted by the first objective (best first), then by id.
+
+    Raises:
+        ConfigError: when no successful individual reports every objective metric.
+    """
+    objectives = check_objectives(list(objectives)) if objectives is not None \
+        else run_objectives(run)
+    signs = np.array([1.0 if o["goal"] == "max" else -1.0 for o in objectives])
+    candidates, rows = [], []
+    ok = [ind for ind in run.individuals() if ind.status == "ok"]
+    for ind in ok:
+        values = [_value(ind, o["metric"]) for o in objectives]
+        if all(v is not None for v in values):
+            candidates.append(ind)
+            rows.append(values)
+    if not candidates:
+        if not ok:
+            return []
+        missing = [o["metric"] for o in objectives if _value(ok[0], o["metric"]) is None]
+        raise ConfigError(f"{run.path}: strategy.objectives: the individuals do not report "
+                          f"{', '.join(repr(m) for m in missing)}; they report: "
+                          f"{', '.join(sorted(ok[0].metrics))}")
+    points = np.array(rows) * signs
+    front = [ind for ind, keep in zip(candidates, non_dominated(points), strict=True) if keep]
+    first = objectives[0]["metric"]
+    sign = signs[0]
+    return sorted(front, key=lambda ind: (-sign * _value(ind, first), ind.id))
+
+
+def front_rows(run: Run, objectives: Sequence[dict[str, str]] | None = None
+               ) -> list[dict[str, Any]]:
+    """The front as JSON-safe rows: id, the objective values, the genome and every metric."""
+    objectives = check_objectives(list(objectives)) if objectives is not None \
+        else run_objectives(run)
+    return [{"id": ind.id, "objectives": {o["metric"]: _value(ind, o["metric"])
+                                          for o in objectives},
+             "genome": ind.genome.describe(), "metrics": ind.metrics, "parents": list(ind.parents)}
+            for ind in pareto_front(run, objectives)]
+
+
+def print_pareto(run: Run, as_json: bool = False, file: TextIO | None = None) -> None:
+    """Print the Pareto front of ``run`` as a table (or JSON), as ``evonas best RUN --pareto``.
+
+    Args:
+        run: an open run.
+        as_json: print a JSON list of :func:`front_rows` instead of a table.
+        file: where to print (default: standard output).
+    """
+    out = file or sys.stdout
+    objectives = run_objectives(run)
+    rows = front_rows(run, objectives)
+    if as_json:
+        print(json.dumps(rows, indent=2), file=out)
+        return
+    names = [o["metric"] for o in objectives]
+    goals = ", ".join(f"{o['metric']} ({o['goal']})" for o in objectives)
+    print(f"Pareto front of {run.path}: {len(rows)} individual(s); objectives: {goals}", file=out)
+    if not rows:
+        return
+    widths = [max(len(n), 12) for n in names]
+    header = f"{'id':>6}  " + "  ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))
+    print(header + "  genome", file=out)
+    for row in rows:
+        values = "  ".join(f"{row['objectives'][n]:>{w}.6g}"
+                           for n, w in zip(names, widths, strict=True))
+        print(f"{row['id']:>6}  {values}  {row['genome']}", file=out)

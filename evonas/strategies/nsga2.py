@@ -1,0 +1,347 @@
+"""NSGA-II, Deb et al. 2002, "A Fast and Elitist Multiobjective Genetic Algorithm: NSGA-II".
+
+Several objectives at once, each a metric the task reports, maximised or minimised::
+
+    strategy:
+      name: nsga2
+      population: 20
+      objectives:
+        - {metric: fitness, goal: max}
+        - {metric: params, goal: min}
+
+Each generation:
+
+1. Generation 0 is ``population`` random genomes. Once all are told, DEAP's
+   :func:`~deap.tools.selNSGA2` sorts them into non-dominated fronts and gives each member its
+   crowding distance.
+2. Offspring: ``population`` parents drawn by :func:`~deap.tools.selTournamentDCD` (dominance
+   first, then crowding distance), taken in pairs. A pair is crossed over with probability
+   ``crossover_rate`` (two children, :func:`operators.crossover_dag` both ways round); then each
+   child is mutated with probability ``mutation_rate``. A child that neither touched is a copy
+   (``{"op": "reproduce"}``, which the campaign's cache answers for free), as in DEAP's
+   ``varAnd``.
+3. When the whole generation has been told, the next population is
+   ``selNSGA2(population + offspring, population)``: the best fronts, the last one cut by crowding
+   distance.
+
+Failed evaluations (and results with a non-finite objective) rank below every success: they are
+kept out of the non-dominated sort and only fill the population when there are too few successes.
+The Pareto front of a whole run is :func:`evonas.pareto.pareto_front`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from deap import base, tools
+
+from evonas.config import ConfigError
+from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.deap_bridge import deap_random
+from genomes import DAGGenome, SearchSpace, genome_from_dict
+from operators import crossover_dag, mutate, random_genome
+
+#: Objectives used when the config names none: accuracy up, size down.
+DEFAULT_OBJECTIVES: tuple[dict[str, str], ...] = (
+    {"metric": "fitness", "goal": "max"},
+    {"metric": "params", "goal": "min"},
+)
+GOALS = ("max", "min")
+
+
+def check_objectives(objectives: Any, label: str | None = None) -> list[dict[str, str]]:
+    """Validate a ``strategy.objectives`` value and return it with its defaults filled in.
+
+    Args:
+        objectives: a list of ``{metric: NAME, goal: max|min}`` mappings, or None for
+            :data:`DEFAULT_OBJECTIVES`.
+        label: the config file, to start messages with (``FILE: strategy.objectives...``).
+
+    Raises:
+        ConfigError: naming the entry at fault, e.g. ``strategy.objectives[1].goal``.
+    """
+    prefix = f"{label}: " if label else ""
+    if objectives is None:
+        return [dict(o) for o in DEFAULT_OBJECTIVES]
+    if not isinstance(objectives, list) or not objectives:
+        raise ConfigError(f"{prefix}strategy.objectives: must be a non-empty list of "
+                          f"{{metric: NAME, goal: max|min}}, got {objectives!r}")
+    out = []
+    seen: set[str] = set()
+    for i, item in enumerate(objectives):
+        field = f"strategy.objectives[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{prefix}{field}: must be a mapping {{metric: NAME, goal: "
+                              f"max|min}}, got {item!r}")
+        for key in item:
+            if key not in ("metric", "goal"):
+                raise ConfigError(f"{prefix}{field}.{key}: unknown key; allowed: goal, metric")
+        metric = item.get("metric")
+        if not isinstance(metric, str) or not metric:
+            raise ConfigError(f"{prefix}{field}.metric: must be the name of a task metric, "
+                              f"got {metric!r}")
+        if metric in seen:
+            raise ConfigError(f"{prefix}{field}.metric: {metric!r} is listed twice")
+        seen.add(metric)
+        goal = item.get("goal", "max")
+        if goal not in GOALS:
+            raise ConfigError(f"{prefix}{field}.goal: must be max or min, got {goal!r}")
+        out.append({"metric": metric, "goal": goal})
+    return out
+
+
+def check_config(config: dict[str, Any], label: str | None = None) -> None:
+    """Checks of an ``nsga2`` strategy config beyond single-field ranges (for ``evonas.config``).
+
+    Args:
+        config: the ``strategy:`` mapping.
+        label: the config file, to start messages with.
+
+    Raises:
+        ConfigError: naming the file and the field at fault.
+    """
+    prefix = f"{label}: " if label else ""
+    check_objectives(config.get("objectives"), label)
+    population = config.get("population", 20)
+    if population % 4:
+        raise ConfigError(f"{prefix}strategy.population: NSGA-II's tournament "
+                          f"(selTournamentDCD) needs a multiple of 4, got {population}")
+    for prob in ("crossover_rate", "mutation_rate"):
+        if config.get(prob, 0) > 1:
+            raise ConfigError(f"{prefix}strategy.{prob}: must be at most 1, got {config[prob]}")
+
+
+def objective_values(result: Evaluated, objectives: Sequence[dict[str, str]]
+                     ) -> tuple[float, ...] | None:
+    """The objectives of one result as raw metric values, or None when it failed.
+
+    A result with a non-finite objective counts as failed.
+
+    Raises:
+        ConfigError: when a successful result does not report an objective's metric.
+    """
+    if result.fitness is None:
+        return None
+    values = []
+    for i, objective in enumerate(objectives):
+        metric = objective["metric"]
+        if metric == "fitness":
+            value = result.fitness
+        elif metric in result.metrics:
+            value = result.metrics[metric]
+        else:
+            reported = ", ".join(sorted(result.metrics)) or "none"
+            raise ConfigError(f"strategy.objectives[{i}].metric: the task does not report "
+                              f"{metric!r} (individual {result.id} reports: {reported})")
+        if not isinstance(value, int | float) or isinstance(value, bool) \
+                or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return tuple(values)
+
+
+class ObjectiveFitness(base.Fitness):
+    """A DEAP fitness over ``n`` objectives in maximisation form (weights all 1).
+
+    Values are signed so that larger is better (a minimised metric is negated); a failed
+    evaluation has every value ``-inf``, so any success dominates it.
+    """
+
+    def __init__(self, n: int, values: Sequence[float] = ()) -> None:
+        self.weights = (1.0,) * n
+        self.crowding_dist = 0.0
+        super().__init__(values)
+
+    def __deepcopy__(self, memo: dict) -> ObjectiveFitness:
+        clone = ObjectiveFitness(len(self.weights))
+        clone.wvalues = self.wvalues
+        clone.crowding_dist = self.crowding_dist
+        return clone
+
+
+class MOMember:
+    """A DEAP individual of NSGA-II: a genome, its place in the family tree and its objectives.
+
+    Attributes:
+        genome: the architecture.
+        id: individual id.
+        objectives: raw metric values (None for a failed evaluation).
+        fitness: :class:`ObjectiveFitness` with signed values and ``crowding_dist``.
+    """
+
+    def __init__(self, genome: DAGGenome, id: int,  # noqa: A002
+                 objectives: tuple[float, ...] | None, signs: Sequence[float]) -> None:
+        self.genome = genome
+        self.id = id
+        self.objectives = objectives
+        self.fitness = ObjectiveFitness(len(signs))
+        if objectives is None:
+            self.fitness.values = (-math.inf,) * len(signs)
+        else:
+            self.fitness.values = tuple(s * v for s, v in zip(signs, objectives, strict=True))
+
+    @property
+    def failed(self) -> bool:
+        return self.objectives is None
+
+    def to_dict(self) -> dict[str, Any]:
+        crowding = self.fitness.crowding_dist
+        return {"id": self.id, "genome": self.genome.to_dict(),
+                "objectives": None if self.objectives is None else list(self.objectives),
+                "crowding": None if math.isinf(crowding) else crowding}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], signs: Sequence[float]) -> MOMember:
+        objectives = None if data["objectives"] is None else tuple(data["objectives"])
+        member = cls(genome_from_dict(data["genome"]), data["id"], objectives, signs)
+        crowding = data["crowding"]
+        member.fitness.crowding_dist = math.inf if crowding is None else crowding
+        return member
+
+
+def rank_population(members: list[MOMember], k: int) -> list[MOMember]:
+    """NSGA-II survivor selection: ``selNSGA2`` over the successes, failures after them."""
+    ok = [m for m in members if not m.failed]
+    failed = [m for m in members if m.failed]
+    chosen = tools.selNSGA2(ok, min(k, len(ok))) if ok else []
+    for m in failed:
+        m.fitness.crowding_dist = 0.0
+    return chosen + failed[:k - len(chosen)]
+
+
+class NSGA2(Strategy):
+    """Multi-objective generational evolution (see the module docstring).
+
+    Args:
+        space: the search space.
+        rng: the strategy's random generator.
+        population: members kept each generation, and children per generation (a multiple of 4,
+            as DEAP's ``selTournamentDCD`` needs).
+        objectives: ``[{metric: NAME, goal: max|min}, ...]``: task metrics to optimise (``fitness``
+            is the task's fitness). Default: fitness up, ``params`` down.
+        crossover_rate: probability that a pair of parents is crossed over.
+        mutation_rate: probability that a child is mutated (after crossover or not; the two rates
+            are independent, as in DEAP's ``varAnd``).
+        generations: stop after this many generations (None: the campaign budget decides).
+        mutation_weights: relative weights of the mutation operators by name.
+
+    Raises:
+        ConfigError: on invalid objectives or a population that is not a multiple of 4.
+    """
+
+    name = "nsga2"
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
+                 objectives: list[dict[str, str]] | None = None,
+                 crossover_rate: float = 0.5, mutation_rate: float = 0.8,
+                 generations: int | None = None,
+                 mutation_weights: dict[str, float] | None = None) -> None:
+        super().__init__(space, rng)
+        check_config({"objectives": objectives, "population": population,
+                      "crossover_rate": crossover_rate, "mutation_rate": mutation_rate})
+        self.objectives = check_objectives(objectives)
+        self.signs = [1.0 if o["goal"] == "max" else -1.0 for o in self.objectives]
+        self.mu = population
+        self.crossover_rate = crossover_rate
+        self.mutation_rate = mutation_rate
+        self.generations = generations
+        self.mutation_weights = mutation_weights
+        self.generation = 0
+        self.population: list[MOMember] = []
+        self._told: list[MOMember] = []
+        self._queue: list[Candidate] = []
+        self._waiting = 0
+
+    # ----------------------------------------------------------------- contract
+    @property
+    def done(self) -> bool:
+        return self.generations is not None and self.generation >= self.generations
+
+    def ask(self, n: int) -> list[Candidate]:
+        if not self._queue and self._waiting == 0 and not self.done:
+            self._queue = self._breed()
+        taken, self._queue = self._queue[:n], self._queue[n:]
+        self._waiting += len(taken)
+        return taken
+
+    def tell(self, results: list[Evaluated]) -> None:
+        for r in results:
+            self._told.append(MOMember(r.genome, r.id, objective_values(r, self.objectives),
+                                       self.signs))
+        self._waiting -= len(results)
+        if self._waiting == 0 and not self._queue:
+            self._close_generation()
+
+    # ----------------------------------------------------------------- steps
+    def _breed(self) -> list[Candidate]:
+        if self.generation == 0:
+            return [Candidate(random_genome(self.space, self.rng), generation=0)
+                    for _ in range(self.mu)]
+        with deap_random(self.rng):
+            parents = tools.selTournamentDCD(self.population, len(self.population))
+        children: list[Candidate] = []
+        for a, b in zip(parents[0::2], parents[1::2], strict=True):
+            if self.rng.random() < self.crossover_rate:
+                pair = [self._crossover(a, b), self._crossover(b, a)]
+            else:
+                pair = [Candidate(a.genome, (a.id,), {"op": "reproduce"}),
+                        Candidate(b.genome, (b.id,), {"op": "reproduce"})]
+            for child in pair:
+                if self.rng.random() < self.mutation_rate:
+                    child = self._mutate(child)
+                child.generation = self.generation
+                children.append(child)
+        return children
+
+    def _crossover(self, a: MOMember, b: MOMember) -> Candidate:
+        genome, record = crossover_dag(a.genome, b.genome, self.rng, self.space)
+        return Candidate(genome, (a.id, b.id), record)
+
+    def _mutate(self, child: Candidate) -> Candidate:
+        genome, record = mutate(child.genome, self.rng, self.space, self.mutation_weights)
+        if child.operator["op"] != "reproduce":  # crossed over, then mutated
+            record = {**child.operator, "mutation": record}
+        return Candidate(genome, child.parents, record)
+
+    def _close_generation(self) -> None:
+        self.population = rank_population(self.population + self._told, self.mu)
+        self._told = []
+        self.generation += 1
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(
+            generation=self.generation,
+            population=[m.to_dict() for m in self.population],
+            told=[m.to_dict() for m in self._told],
+            queue=[_candidate_to_dict(c) for c in self._queue],
+            waiting=self._waiting,
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.generation = state["generation"]
+        self.population = [MOMember.from_dict(m, self.signs) for m in state["population"]]
+        self._told = [MOMember.from_dict(m, self.signs) for m in state["told"]]
+        self._queue = [_candidate_from_dict(c) for c in state["queue"]]
+        self._waiting = state["waiting"]
+
+    def summary(self) -> dict[str, Any]:
+        first = tools.sortNondominated([m for m in self.population if not m.failed],
+                                       len(self.population), first_front_only=True)
+        return {"generation": self.generation, "front": len(first[0]) if first else 0}
+
+
+def _candidate_to_dict(c: Candidate) -> dict[str, Any]:
+    return {"genome": c.genome.to_dict(), "parents": list(c.parents), "operator": c.operator,
+            "generation": c.generation}
+
+
+def _candidate_from_dict(d: dict[str, Any]) -> Candidate:
+    return Candidate(genome_from_dict(d["genome"]), tuple(d["parents"]), d["operator"],
+                     d["generation"])

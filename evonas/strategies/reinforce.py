@@ -1,0 +1,456 @@
+"""REINFORCE with an LSTM controller, Zoph & Le 2017, "Neural Architecture Search with
+Reinforcement Learning".
+
+The controller is a small LSTM that writes an architecture one decision at a time; each decision
+is a softmax over that step's options, and the option it picks is fed back as the next input.
+The *decision plan* fixes the sequence for a search space:
+
+* ``nb201``: one op per cell edge, in NAS-Bench-201 order (``1<-0, 2<-0, 2<-1, 3<-0, 3<-1,
+  3<-2``): 6 decisions over the 5 ops.
+* ``free``: for every potential node ``d = 1 .. max_nodes-1`` in order: whether it exists (inner
+  nodes only), its width (where the space leaves it free), then for every earlier node ``s < d``
+  the op of edge ``s -> d`` or ``-`` for no edge. :func:`decode` keeps the existing nodes and the
+  edges between them, then repairs what the space forbids: edges past ``max_edges`` are dropped
+  (the last decided first) and, when no input-to-output path is left, an edge ``input -> output``
+  with the space's first op is added. Decisions about absent nodes do not count in the update.
+
+The algorithm, per told result (or per ``batch_size`` results):
+
+1. ``ask(n)`` samples ``n`` decision sequences from the current policy and decodes them; the
+   choices wait in a queue until their results come back (the campaign tells in birth order, so
+   the queue's head is always the result being told).
+2. Reward ``R`` = the task's fitness (a failed evaluation gets ``failure_reward``, by default the
+   lowest reward seen so far). Advantage ``A = R - b`` with ``b`` an exponential moving average of
+   past rewards (``baseline_decay``), divided by the standard deviation of all rewards so far
+   when ``normalize`` is on, so that neither the step nor ``entropy_weight`` depends on the
+   fitness's units (accuracy in percent or as a fraction behave the same).
+3. Loss ``-A * log p(decisions) - entropy_weight * H(policy)``, averaged over the batch, one Adam
+   step. Candidates asked before an update are told with the policy of that later moment (the
+   log-probability is recomputed by teacher forcing): with several workers the algorithm is a
+   little off-policy, as in the paper's asynchronous set-up.
+
+Randomness: the weights are initialised and every decision is drawn from the strategy's
+``numpy.random.Generator`` (inverse CDF of the softmax), so the controller needs no torch random
+generator and the numpy state alone, saved with the weights, makes a resumed run exact. Torch
+runs with one thread inside the strategy (restored afterwards): the controller is tiny, and one
+thread makes its floating-point results independent of the machine's core count.
+
+The state dict holds the weights and Adam's moments as base64 of raw little-endian bytes with shape
+and dtype (:func:`encode_tensor`): JSON, no pickle, exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evonas.config import ConfigError
+from evonas.strategies.base import Candidate, Evaluated, Strategy
+from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
+
+#: The option meaning "no edge" in the free space's edge decisions.
+NO_EDGE = "-"
+
+
+# --------------------------------------------------------------------------- decision plan
+@dataclass(frozen=True)
+class Decision:
+    """One step of the controller.
+
+    Attributes:
+        kind: ``op`` (an NB201 edge), ``exists`` (a free inner node), ``width`` or ``edge``.
+        node: the node the decision is about (the destination for ``op`` and ``edge``).
+        src: the source node of an ``op`` or ``edge`` decision, else None.
+        options: what the softmax chooses among.
+    """
+
+    kind: str
+    node: int
+    src: int | None
+    options: tuple[Any, ...]
+
+
+def decision_plan(space: SearchSpace) -> list[Decision]:
+    """The fixed sequence of decisions that writes one genome of ``space`` (module docstring)."""
+    if isinstance(space, NB201Space):
+        ops = tuple(dict.fromkeys(space.ops))
+        return [Decision("op", dst, src, ops)
+                for dst in range(1, space.num_nodes) for src in range(dst)]
+    if not isinstance(space, FreeSpace):
+        raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
+    last = space.max_nodes - 1
+    widths = tuple(dict.fromkeys(space.widths))
+    edge_options = (NO_EDGE, *dict.fromkeys(space.ops))
+    plan = []
+    for node in range(1, space.max_nodes):
+        if node < last:
+            plan.append(Decision("exists", node, None, (False, True)))
+        # Inner nodes choose their width; the output too, except in cell mode (cells must stack).
+        if node < last or space.mode == "network":
+            plan.append(Decision("width", node, None, widths))
+        plan.extend(Decision("edge", node, src, edge_options) for src in range(node))
+    return plan
+
+
+def decode(space: SearchSpace, plan: Sequence[Decision], choices: Sequence[int]
+           ) -> tuple[DAGGenome, list[bool], list[str]]:
+    """Turn one decision sequence into a genome of ``space``.
+
+    Args:
+        space: the search space.
+        plan: :func:`decision_plan` of the space.
+        choices: the option index picked at each step.
+
+    Returns:
+        The genome (valid in ``space``), which decisions it used (the others are ignored by the
+        update), and the repairs made (``["dropped 3->7", "added 0->7"]``, usually empty).
+    """
+    if isinstance(space, NB201Space):
+        edges = [Edge(d.src, d.node, d.options[c]) for d, c in zip(plan, choices, strict=True)]
+        genome = DAGGenome(space.name, space.num_nodes, tuple(edges))
+        space.validate(genome)
+        return genome, [True] * len(plan), []
+    assert isinstance(space, FreeSpace)
+    last = space.max_nodes - 1
+    exists = {0: True, last: True}
+    for d, c in zip(plan, choices, strict=True):
+        if d.kind == "exists":
+            exists[d.node] = bool(d.options[c])
+    kept = [node for node in range(space.max_nodes) if exists[node]]
+    index = {node: i for i, node in enumerate(kept)}
+    n = len(kept)
+    widths = {node: space.fixed_width(index[node], n) for node in kept}
+    used, edges = [], []
+    for d, c in zip(plan, choices, strict=True):
+        if d.kind == "exists":
+            used.append(True)
+        elif d.kind == "width":
+            relevant = exists[d.node] and widths[d.node] is None
+            used.append(relevant)
+            if relevant:
+                widths[d.node] = int(d.options[c])
+        else:
+            relevant = exists[d.node] and exists[d.src]
+            used.append(relevant)
+            if relevant and d.options[c] != NO_EDGE:
+                edges.append(Edge(index[d.src], index[d.node], d.options[c]))
+    repairs = []
+    while len(edges) > space.max_edges:
+        e = edges.pop()
+        repairs.append(f"dropped {e.src}->{e.dst}")
+    genome = DAGGenome(space.name, n, tuple(edges), tuple(widths[node] for node in kept))
+    if not genome.has_path():
+        if len(edges) == space.max_edges:
+            e = edges.pop()
+            repairs.append(f"dropped {e.src}->{e.dst}")
+        edges.append(Edge(0, n - 1, space.ops[0]))
+        repairs.append(f"added 0->{n - 1}")
+        genome = DAGGenome(space.name, n, tuple(edges), genome.widths)
+    space.validate(genome)
+    return genome, used, repairs
+
+
+# --------------------------------------------------------------------------- controller
+class Controller(nn.Module):
+    """The LSTM policy: a softmax per decision, the previous choice embedded as the next input.
+
+    Args:
+        option_counts: the number of options of each decision, in plan order.
+        hidden_size: LSTM width (also the embedding width).
+    """
+
+    def __init__(self, option_counts: Sequence[int], hidden_size: int) -> None:
+        super().__init__()
+        self.option_counts = list(option_counts)
+        # Embedding row 0 is the start token; step i's options follow at offsets[i] + 1.
+        self.offsets = np.concatenate([[0], np.cumsum(self.option_counts)[:-1]]).tolist()
+        self.embed = nn.Embedding(1 + sum(self.option_counts), hidden_size)
+        self.lstm = nn.LSTMCell(hidden_size, hidden_size)
+        # Every step's softmax head, stacked in one layer (few tensors keep Adam's step cheap);
+        # step i reads its logits from columns offsets[i] : offsets[i] + option_counts[i].
+        self.heads = nn.Linear(hidden_size, sum(self.option_counts))
+        self.hidden_size = hidden_size
+
+    def logits(self, step: int, hidden: torch.Tensor) -> torch.Tensor:
+        """Step ``step``'s logits from the LSTM output ``hidden``."""
+        start = self.offsets[step]
+        return self.heads(hidden)[:, start:start + self.option_counts[step]]
+
+    def token(self, step: int, choice: torch.Tensor) -> torch.Tensor:
+        """Embedding index of ``choice`` at ``step``."""
+        return choice + (1 + self.offsets[step])
+
+    def sample(self, rng: np.random.Generator) -> list[int]:
+        """Draw one decision sequence; each choice by inverse CDF with ``rng``."""
+        state = None
+        x = self.embed(torch.zeros(1, dtype=torch.long))
+        choices = []
+        with torch.no_grad():
+            for step in range(len(self.option_counts)):
+                state = self.lstm(x, state)
+                probs = torch.softmax(self.logits(step, state[0]).double(), dim=-1)[0].numpy()
+                cdf = np.cumsum(probs)
+                pick = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+                pick = min(pick, len(probs) - 1)
+                choices.append(pick)
+                x = self.embed(self.token(step, torch.tensor([pick])))
+        return choices
+
+    def evaluate(self, choices: torch.Tensor, used: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy of given sequences under the current policy.
+
+        Args:
+            choices: ``(batch, steps)`` option indices.
+            used: ``(batch, steps)`` booleans: which decisions count.
+
+        Returns:
+            ``(log_prob, entropy)``, each ``(batch,)``: sums over the used decisions.
+        """
+        batch = choices.shape[0]
+        state = None
+        x = self.embed(torch.zeros(batch, dtype=torch.long))
+        log_prob = torch.zeros(batch)
+        entropy = torch.zeros(batch)
+        mask = used.float()
+        for step in range(len(self.option_counts)):
+            state = self.lstm(x, state)
+            logp = torch.log_softmax(self.logits(step, state[0]), dim=-1)
+            chosen = choices[:, step]
+            log_prob = log_prob + mask[:, step] * logp.gather(1, chosen[:, None])[:, 0]
+            entropy = entropy - mask[:, step] * (logp.exp() * logp).sum(dim=-1)
+            x = self.embed(self.token(step, chosen))
+        return log_prob, entropy
+
+
+def init_uniform(module: nn.Module, rng: np.random.Generator, scale: float) -> None:
+    """Set every parameter to ``uniform(-scale, scale)`` drawn from ``rng`` (as ENAS does)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            values = rng.uniform(-scale, scale, size=tuple(p.shape)).astype(np.float32)
+            p.copy_(torch.from_numpy(values))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads, then put the previous setting back."""
+    saved = torch.get_num_threads()
+    if saved != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if saved != n:
+            torch.set_num_threads(saved)
+
+
+# --------------------------------------------------------------------------- JSON tensors
+_DTYPES = {"float32": (torch.float32, "<f4"), "float64": (torch.float64, "<f8"),
+           "int64": (torch.int64, "<i8")}
+
+
+def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
+    """A tensor as JSON: ``{"dtype", "shape", "data"}``, data = base64 of little-endian bytes."""
+    name = str(t.dtype).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise TypeError(f"cannot encode a {t.dtype} tensor; supported: {sorted(_DTYPES)}")
+    raw = t.detach().cpu().contiguous().numpy().astype(_DTYPES[name][1], copy=False).tobytes()
+    return {"dtype": name, "shape": list(t.shape), "data": base64.b64encode(raw).decode("ascii")}
+
+
+def decode_tensor(data: dict[str, Any]) -> torch.Tensor:
+    """The tensor :func:`encode_tensor` encoded (a fresh copy)."""
+    dtype, code = _DTYPES[data["dtype"]]
+    array = np.frombuffer(base64.b64decode(data["data"]), dtype=code).reshape(data["shape"])
+    return torch.from_numpy(array.astype(array.dtype.newbyteorder("="))).to(dtype).clone()
+
+
+def encode_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The per-parameter state of an optimizer (Adam's step and moments), JSON-safe."""
+    out = {}
+    for index, entry in optimizer.state_dict()["state"].items():
+        out[str(index)] = {key: encode_tensor(value) if torch.is_tensor(value) else value
+                           for key, value in entry.items()}
+    return out
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Restore what :func:`encode_optimizer_state` saved (hyperparameters stay as configured)."""
+    full = optimizer.state_dict()
+    full["state"] = {int(index): {key: decode_tensor(value) if isinstance(value, dict) else value
+                                  for key, value in entry.items()}
+                     for index, entry in state.items()}
+    optimizer.load_state_dict(full)
+
+
+# --------------------------------------------------------------------------- strategy
+def check_config(config: dict[str, Any], label: str | None = None) -> None:
+    """Checks of a ``reinforce`` strategy config beyond single-field ranges.
+
+    Raises:
+        ConfigError: naming the file and the field at fault.
+    """
+    prefix = f"{label}: " if label else ""
+    decay = config.get("baseline_decay", 0.9)
+    if not 0 <= decay < 1:
+        raise ConfigError(f"{prefix}strategy.baseline_decay: must be in [0, 1), got {decay}")
+    lr = config.get("learning_rate", 0.01)
+    if not lr > 0:
+        raise ConfigError(f"{prefix}strategy.learning_rate: must be positive, got {lr}")
+
+
+class Reinforce(Strategy):
+    """REINFORCE with an LSTM controller (see the module docstring for the algorithm).
+
+    Args:
+        space: the search space (``nb201`` or ``free``).
+        rng: the strategy's random generator: initial weights and every sampled decision.
+        hidden_size: width of the controller's LSTM and embeddings.
+        learning_rate: Adam's step size.
+        batch_size: results per policy update (1: update after every told result).
+        baseline_decay: the moving-average baseline keeps this fraction of its value per reward.
+        entropy_weight: weight of the policy-entropy bonus that keeps the controller exploring
+            (in units of normalized advantage; in reward units when ``normalize`` is off).
+        normalize: divide advantages by the standard deviation of all rewards so far, so the
+            update (and ``entropy_weight``) does not depend on the fitness's units. Off, the
+            entropy weight must follow the fitness's scale: on the NB201 table (accuracy in
+            percent) ``normalize: false, entropy_weight: 0.2`` explores best in a small sweep
+            (see ``examples/nb201_rl.yaml``); for a fitness in [0, 1] divide it by 100.
+        init_range: initial weights are uniform in ``[-init_range, init_range]``.
+        failure_reward: reward of a failed evaluation (None: the lowest reward seen so far).
+    """
+
+    name = "reinforce"
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator, *, hidden_size: int = 64,
+                 learning_rate: float = 0.01, batch_size: int = 1, baseline_decay: float = 0.9,
+                 entropy_weight: float = 0.1, normalize: bool = True, init_range: float = 0.1,
+                 failure_reward: float | None = None) -> None:
+        super().__init__(space, rng)
+        check_config({"baseline_decay": baseline_decay, "learning_rate": learning_rate})
+        self.batch_size = batch_size
+        self.baseline_decay = baseline_decay
+        self.entropy_weight = entropy_weight
+        self.normalize = normalize
+        self.failure_reward = failure_reward
+        self.plan = decision_plan(space)
+        with torch_threads(1):
+            self.controller = Controller([len(d.options) for d in self.plan], hidden_size)
+            init_uniform(self.controller, rng, init_range)
+            self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=learning_rate)
+        self.baseline: float | None = None
+        self.reward_count, self.reward_mean, self.reward_m2 = 0, 0.0, 0.0
+        self.lowest: float | None = None
+        self.updates = 0
+        self._pending: list[dict[str, Any]] = []  # asked, not yet told: {"hash", "choices"}
+        self._batch: list[dict[str, Any]] = []  # told, awaiting the update: {"choices", "reward"}
+
+    # ----------------------------------------------------------------- contract
+    def ask(self, n: int) -> list[Candidate]:
+        out = []
+        with torch_threads(1):
+            for _ in range(n):
+                choices = self.controller.sample(self.rng)
+                genome, _, repairs = decode(self.space, self.plan, choices)
+                record: dict[str, Any] = {"op": "reinforce", "policy": self.updates}
+                if repairs:
+                    record["repairs"] = repairs
+                self._pending.append({"hash": genome.canonical_hash(), "choices": choices})
+                out.append(Candidate(genome, (), record))
+        return out
+
+    def tell(self, results: list[Evaluated]) -> None:
+        for r in results:
+            if not self._pending:
+                raise RuntimeError(f"reinforce: told individual {r.id}, which it never proposed")
+            entry = self._pending.pop(0)
+            if entry["hash"] != r.genome.canonical_hash():
+                raise RuntimeError(f"reinforce: told individual {r.id} out of order (results "
+                                   "must come in the order the candidates were asked)")
+            self._batch.append({"choices": entry["choices"], "reward": self._reward(r.fitness)})
+            if len(self._batch) >= self.batch_size:
+                self._update()
+
+    # ----------------------------------------------------------------- learning
+    def _reward(self, fitness: float | None) -> float:
+        if fitness is not None and math.isfinite(fitness):
+            reward = float(fitness)
+            self.lowest = reward if self.lowest is None else min(self.lowest, reward)
+            return reward
+        if self.failure_reward is not None:
+            return float(self.failure_reward)
+        return self.lowest if self.lowest is not None else 0.0
+
+    def _advantages(self, rewards: list[float]) -> list[float]:
+        """Advantages against the moving baseline, updating it (and the reward statistics)."""
+        out = []
+        decay = self.baseline_decay
+        for reward in rewards:
+            if self.baseline is None:
+                self.baseline = reward
+            advantage = reward - self.baseline
+            self.baseline = decay * self.baseline + (1 - decay) * reward
+            # Welford's running variance of every reward so far (not a moving one: a moving
+            # spread shrinks as the policy converges and would then amplify its steps).
+            self.reward_count += 1
+            delta = reward - self.reward_mean
+            self.reward_mean += delta / self.reward_count
+            self.reward_m2 += delta * (reward - self.reward_mean)
+            if self.normalize:
+                std = math.sqrt(self.reward_m2 / (self.reward_count - 1)) \
+                    if self.reward_count > 1 else 0.0
+                advantage = advantage / std if std > 1e-12 else 0.0
+            out.append(advantage)
+        return out
+
+    def _update(self) -> None:
+        batch, self._batch = self._batch, []
+        advantages = torch.tensor(self._advantages([b["reward"] for b in batch]))
+        used = [decode(self.space, self.plan, b["choices"])[1] for b in batch]
+        with torch_threads(1):
+            choices = torch.tensor([b["choices"] for b in batch], dtype=torch.long)
+            log_prob, entropy = self.controller.evaluate(choices, torch.tensor(used))
+            loss = -(advantages.float() * log_prob).mean() \
+                - self.entropy_weight * entropy.mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        self.updates += 1
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(
+            weights={name: encode_tensor(t) for name, t in self.controller.state_dict().items()},
+            optimizer=encode_optimizer_state(self.optimizer),
+            baseline=self.baseline, lowest=self.lowest,
+            rewards=[self.reward_count, self.reward_mean, self.reward_m2],
+            updates=self.updates, pending=self._pending, batch=self._batch,
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        with torch_threads(1):
+            self.controller.load_state_dict(
+                {name: decode_tensor(t) for name, t in state["weights"].items()})
+            load_optimizer_state(self.optimizer, state["optimizer"])
+        self.baseline = state["baseline"]
+        self.reward_count, self.reward_mean, self.reward_m2 = state["rewards"]
+        self.lowest = state["lowest"]
+        self.updates = state["updates"]
+        self._pending = [dict(p) for p in state["pending"]]
+        self._batch = [dict(b) for b in state["batch"]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"updates": self.updates,
+                "baseline": None if self.baseline is None else round(self.baseline, 4)}
+

@@ -1,0 +1,731 @@
+"""CPPN genomes: NEAT's node and connection genes, for NEAT and HyperNEAT.
+
+A compositional pattern-producing network (CPPN) is a small graph of nodes, each computing
+``activation(bias + sum(weight * source))``. Node ids are fixed by role:
+
+* ``0 .. num_inputs-1`` are the inputs (no gene: an input passes its value through);
+* ``num_inputs .. num_inputs+num_outputs-1`` are the outputs;
+* higher ids are hidden nodes, created by splitting a connection.
+
+Connection genes carry NEAT's innovation numbers, handed out by an :class:`InnovationTracker` (part
+of the NEAT strategy's state): one innovation per ``(src, dst)`` pair for the whole run, so genes
+of different genomes align by innovation number in crossover and speciation.
+
+**Recurrence.** Connections are read in innovation order; a connection is *forward* when adding it
+to the forward connections read so far keeps them acyclic, else it is *recurrent* (self-loops
+included) and reads its source's value from the previous activation step (0 at the start). Without
+recurrent connections a CPPN is a plain feed-forward function. :class:`NEATSpace` says whether
+recurrent connections are allowed.
+
+The JSON form is versioned (``{"kind": "cppn", "version": 1, ...}``).
+:meth:`CPPNGenome.canonical_hash` is equal for CPPNs that compute the same function up to
+hidden-node numbering, disabled genes and dead nodes (nodes no output depends on). This module
+never imports torch; the compiler (:mod:`evonas.compiler.cppn`) turns a CPPN into a
+``torch.nn.Module`` or a Python function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+from genomes.errors import GenomeError
+
+CPPN_JSON_VERSION = 1
+
+#: Activation functions a node may use. Definitions (``z`` is the node's summed input):
+#: ``sigmoid`` 1/(1+exp(-4.9 z)) (NEAT's steepened sigmoid), ``tanh``, ``sin`` sin(z),
+#: ``gauss`` exp(-z^2), ``relu`` max(z, 0), ``abs`` |z|, ``identity`` z, ``step`` 1 if z > 0 else 0.
+ACTIVATIONS: tuple[str, ...] = (
+    "sigmoid", "tanh", "sin", "gauss", "relu", "abs", "identity", "step",
+)
+
+
+class NodeGene(NamedTuple):
+    """An output or hidden node (an immutable named tuple: cheap to make by the thousand).
+
+    Attributes:
+        id: the node id (see the module docstring for the numbering).
+        activation: one of :data:`ACTIVATIONS`.
+        bias: added to the node's summed input.
+    """
+
+    id: int
+    activation: str
+    bias: float
+
+
+class ConnectionGene(NamedTuple):
+    """A weighted connection ``src -> dst`` with its innovation number (an immutable named tuple).
+
+    Attributes:
+        innovation: historical marking shared by every gene with the same ``(src, dst)``.
+        src: source node id (an input, output or hidden node).
+        dst: destination node id (an output or hidden node).
+        weight: the connection weight.
+        enabled: disabled genes are kept (for crossover) but carry no signal.
+    """
+
+    innovation: int
+    src: int
+    dst: int
+    weight: float
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CPPNGenome:
+    """A CPPN as NEAT genes.
+
+    Attributes:
+        num_inputs: number of input nodes (ids ``0 .. num_inputs-1``).
+        num_outputs: number of output nodes (the next ``num_outputs`` ids).
+        nodes: output and hidden node genes, kept sorted by id.
+        connections: connection genes, kept sorted by innovation number.
+    """
+
+    num_inputs: int
+    num_outputs: int
+    nodes: tuple[NodeGene, ...]
+    connections: tuple[ConnectionGene, ...]
+
+    def __post_init__(self) -> None:
+        nodes, conns = tuple(self.nodes), tuple(self.connections)
+        if any(nodes[i].id > nodes[i + 1].id for i in range(len(nodes) - 1)):
+            nodes = tuple(sorted(nodes, key=lambda n: n.id))
+        if any(conns[i].innovation > conns[i + 1].innovation for i in range(len(conns) - 1)):
+            conns = tuple(sorted(conns, key=lambda c: c.innovation))
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "connections", conns)
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def input_ids(self) -> range:
+        return range(self.num_inputs)
+
+    @property
+    def output_ids(self) -> range:
+        return range(self.num_inputs, self.num_inputs + self.num_outputs)
+
+    @property
+    def hidden_ids(self) -> list[int]:
+        first = self.num_inputs + self.num_outputs
+        return [n.id for n in self.nodes if n.id >= first]
+
+    # Derived views are cached in the instance dict (the genome is frozen, so they never change).
+    @property
+    def node_map(self) -> dict[int, NodeGene]:
+        """Node genes by id."""
+        cached = self.__dict__.get("_node_map")
+        if cached is None:
+            cached = self.__dict__["_node_map"] = {n.id: n for n in self.nodes}
+        return cached
+
+    @property
+    def connection_map(self) -> dict[int, ConnectionGene]:
+        """Connection genes by innovation number."""
+        cached = self.__dict__.get("_connection_map")
+        if cached is None:
+            cached = self.__dict__["_connection_map"] = {c.innovation: c
+                                                         for c in self.connections}
+        return cached
+
+    @property
+    def max_innovation(self) -> int:
+        """The largest innovation number (-1 without connections)."""
+        return self.connections[-1].innovation if self.connections else -1
+
+    @property
+    def enabled_connections(self) -> list[ConnectionGene]:
+        return [c for c in self.connections if c.enabled]
+
+    @property
+    def recurrent_innovations(self) -> frozenset[int]:
+        """Innovations of the enabled connections that are recurrent (see the module docstring)."""
+        cached = self.__dict__.get("_recurrent")
+        if cached is None:
+            cached = self.__dict__["_recurrent"] = self._find_recurrent()
+        return cached
+
+    def _find_recurrent(self) -> frozenset[int]:
+        order = self._kahn([c for c in self.connections if c.enabled])
+        if order is not None:  # acyclic: the common case, one linear pass
+            self.__dict__.setdefault("_topological", order)
+            return frozenset()
+        succ: dict[int, set[int]] = {}
+        recurrent = []
+        for c in self.connections:
+            if not c.enabled:
+                continue
+            if c.src == c.dst or _reaches(succ, c.dst, c.src):
+                recurrent.append(c.innovation)
+            else:
+                succ.setdefault(c.src, set()).add(c.dst)
+        return frozenset(recurrent)
+
+    @property
+    def is_feed_forward(self) -> bool:
+        """True when no enabled connection is recurrent."""
+        return not self.recurrent_innovations
+
+    def forward_connections(self) -> list[ConnectionGene]:
+        """Enabled, non-recurrent connections in innovation order."""
+        rec = self.recurrent_innovations
+        return [c for c in self.connections if c.enabled and c.innovation not in rec]
+
+    def recurrent_connections(self) -> list[ConnectionGene]:
+        """Enabled recurrent connections in innovation order."""
+        rec = self.recurrent_innovations
+        return [c for c in self.connections if c.innovation in rec]
+
+    def topological_order(self) -> list[int]:
+        """Output and hidden node ids in an order that respects the forward connections.
+
+        Among nodes whose inputs are ready the lowest id comes first, so the order is a function
+        of the genome.
+        """
+        cached = self.__dict__.get("_topological")
+        if cached is None:
+            cached = self._kahn(self.forward_connections())
+            assert cached is not None, "forward connections are acyclic"
+            self.__dict__["_topological"] = cached
+        return list(cached)
+
+    def _kahn(self, conns: list[ConnectionGene]) -> list[int] | None:
+        """Kahn's sort of the non-input nodes along ``conns`` (lowest id first), or None when
+        they hold a cycle."""
+        indeg = {n.id: 0 for n in self.nodes}
+        succ: dict[int, list[int]] = {}
+        for c in conns:
+            if c.dst in indeg and c.src in indeg:
+                indeg[c.dst] += 1
+                succ.setdefault(c.src, []).append(c.dst)
+        ready = [i for i, d in indeg.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            node = heapq.heappop(ready)
+            order.append(node)
+            for nxt in succ.get(node, ()):
+                indeg[nxt] -= 1
+                if indeg[nxt] == 0:
+                    heapq.heappush(ready, nxt)
+        return order if len(order) == len(indeg) else None
+
+    def depths(self) -> dict[int, int]:
+        """Each non-input node's depth: 1 + the largest depth among its forward sources.
+
+        Inputs have depth 0; a node without forward inputs has depth 1.
+        """
+        incoming: dict[int, list[int]] = {}
+        for c in self.forward_connections():
+            incoming.setdefault(c.dst, []).append(c.src)
+        depth: dict[int, int] = {i: 0 for i in self.input_ids}
+        for node in self.topological_order():
+            depth[node] = 1 + max((depth[s] for s in incoming.get(node, ())), default=0)
+        return {n: d for n, d in depth.items() if n >= self.num_inputs}
+
+    def live_nodes(self) -> set[int]:
+        """Non-input nodes some output depends on through enabled connections (outputs included)."""
+        cached = self.__dict__.get("_live")
+        if cached is None:
+            cached = self.__dict__["_live"] = frozenset(self._find_live())
+        return set(cached)
+
+    def _find_live(self) -> set[int]:
+        incoming: dict[int, list[int]] = {}
+        for c in self.enabled_connections:
+            incoming.setdefault(c.dst, []).append(c.src)
+        live = set(self.output_ids)
+        stack = list(live)
+        while stack:
+            node = stack.pop()
+            for src in incoming.get(node, ()):
+                if src >= self.num_inputs and src not in live:
+                    live.add(src)
+                    stack.append(src)
+        return live
+
+    def with_values(self, nodes: Iterable[NodeGene], connections: Iterable[ConnectionGene]
+                    ) -> CPPNGenome:
+        """This genome's structure with new gene values (biases, activations, weights).
+
+        Node ids, innovation numbers, endpoints and enabled flags must be unchanged (checked);
+        what depends only on the structure (validity, topological order, recurrence, live nodes)
+        carries over instead of being recomputed, which makes value mutations cheap.
+
+        Raises:
+            GenomeError: when the structure differs or a new value is not finite.
+        """
+        nodes, connections = tuple(nodes), tuple(connections)
+        if len(nodes) != len(self.nodes) or len(connections) != len(self.connections):
+            raise GenomeError("with_values: the gene counts differ")
+        for old_node, new_node in zip(self.nodes, nodes, strict=True):
+            if old_node[0] != new_node[0] or new_node[1] not in ACTIVATIONS \
+                    or not _finite(new_node[2]):
+                raise GenomeError(f"with_values: node {new_node.id} changes its id or has an "
+                                  "invalid bias or activation")
+        for old_conn, new_conn in zip(self.connections, connections, strict=True):
+            w = new_conn[3]
+            if (old_conn[:3] != new_conn[:3] or old_conn[4] is not new_conn[4]
+                    or not (type(w) is float and w - w == 0.0 or _finite(w))):
+                raise GenomeError(f"with_values: connection {new_conn.innovation} changes its "
+                                  "structure or has a non-finite weight")
+        child = object.__new__(CPPNGenome)  # same ids in the same order: no re-sorting
+        child.__dict__.update(num_inputs=self.num_inputs, num_outputs=self.num_outputs,
+                              nodes=nodes, connections=connections)
+        for key in ("_valid", "_recurrent", "_topological", "_live", "_layout"):
+            if key in self.__dict__:
+                child.__dict__[key] = self.__dict__[key]
+        return child
+
+    # ----------------------------------------------------------------- invariants
+    def validate(self) -> None:
+        """Check the structural invariants (search-space rules are checked by the space).
+
+        Raises:
+            GenomeError: naming the first field at fault.
+        """
+        if self.__dict__.get("_valid"):  # frozen: a genome that passed once stays valid
+            return
+        for name in ("num_inputs", "num_outputs"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise GenomeError(f"{name}: must be a positive integer, got {value!r}")
+        node_map = self.node_map
+        if len(node_map) != len(self.nodes):
+            raise GenomeError(f"nodes: duplicate node id {_first_duplicate(self.nodes)}")
+        for n in self.nodes:
+            if not _is_int(n.id) or n.id < self.num_inputs:
+                raise GenomeError(f"nodes[{n.id}]: ids below {self.num_inputs} are inputs and "
+                                  "have no node gene")
+            if n.activation not in ACTIVATIONS:
+                raise GenomeError(f"nodes[{n.id}].activation: unknown activation "
+                                  f"{n.activation!r}; choose from {list(ACTIVATIONS)}")
+            if not _finite(n.bias):
+                raise GenomeError(f"nodes[{n.id}].bias: must be a finite number, got {n.bias!r}")
+        for o in self.output_ids:
+            if o not in node_map:
+                raise GenomeError(f"nodes: output node {o} has no gene")
+        pairs: set[tuple[int, int]] = set()
+        innovations: set[int] = set()
+        num_inputs = self.num_inputs
+        for c in self.connections:
+            if (not _is_int(c.innovation) or c.innovation < 0 or c.innovation in innovations
+                    or not (0 <= c.src < num_inputs or c.src in node_map)
+                    or c.dst not in node_map or (c.src, c.dst) in pairs
+                    or not _finite(c.weight) or not isinstance(c.enabled, bool)):
+                raise GenomeError(self._connection_fault(c, innovations, pairs))
+            innovations.add(c.innovation)
+            pairs.add((c.src, c.dst))
+        self.__dict__["_valid"] = True
+
+    def _connection_fault(self, c: ConnectionGene, innovations: set[int],
+                          pairs: set[tuple[int, int]]) -> str:
+        where = f"connections[{c.innovation}]"
+        if not _is_int(c.innovation) or c.innovation < 0:
+            return f"{where}: innovation must be a non-negative integer"
+        if c.innovation in innovations:
+            return f"{where}: duplicate innovation number"
+        if not (0 <= c.src < self.num_inputs or c.src in self.node_map):
+            return f"{where}.src: no node {c.src}"
+        if c.dst not in self.node_map:
+            return (f"{where}.dst: no output or hidden node {c.dst} "
+                    "(connections never end at an input)")
+        if (c.src, c.dst) in pairs:
+            return f"{where}: duplicate connection {c.src}->{c.dst}"
+        if not _finite(c.weight):
+            return f"{where}.weight: must be a finite number, got {c.weight!r}"
+        return f"{where}.enabled: must be true or false"
+
+    # ----------------------------------------------------------------- identity
+    def canonical_form(self) -> str:
+        """A string equal for CPPNs that compute the same function (see the module docstring).
+
+        Feed-forward CPPNs: each live node becomes a Merkle digest of its activation, bias and the
+        sorted multiset of its ``weight * source`` terms (zero weights dropped), so hidden-node
+        numbering, disabled genes and dead nodes do not matter. Recurrent CPPNs: the live
+        enabled connections and nodes, listed with their ids.
+        """
+        live = self.live_nodes()
+        if not self.is_feed_forward:
+            nodes = ";".join(f"{n.id}:{n.activation}:{n.bias!r}" for n in self.nodes
+                             if n.id in live)
+            rec = self.recurrent_innovations
+            conns = ";".join(
+                f"{c.src}>{c.dst}{'r' if c.innovation in rec else ''}:{c.weight!r}"
+                for c in sorted(self.enabled_connections, key=lambda c: (c.src, c.dst))
+                if c.dst in live)
+            return f"rec|{self.num_inputs}|{nodes}|{conns}"
+        incoming: dict[int, list[ConnectionGene]] = {}
+        for c in self.enabled_connections:
+            if c.weight != 0.0:
+                incoming.setdefault(c.dst, []).append(c)
+        expr: dict[int, str] = {i: f"in{i}" for i in self.input_ids}
+        for node in self.topological_order():
+            gene = self.node_map[node]
+            terms = sorted(f"{c.weight!r}*{expr[c.src]}" for c in incoming.get(node, ()))
+            expr[node] = _digest(f"{gene.activation}({gene.bias!r}+{'+'.join(terms)})")
+        return f"ff|{self.num_inputs}|" + ",".join(expr[o] for o in self.output_ids)
+
+    def canonical_hash(self) -> str:
+        """SHA-1 hex digest of :meth:`canonical_form`."""
+        return hashlib.sha1(f"cppn|{self.canonical_form()}".encode()).hexdigest()
+
+    # ----------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON-safe form.
+
+        ``nodes`` are ``[id, activation, bias]``; ``connections`` are
+        ``[innovation, src, dst, weight, enabled]``.
+        """
+        return {
+            "kind": "cppn",
+            "version": CPPN_JSON_VERSION,
+            "num_inputs": self.num_inputs,
+            "num_outputs": self.num_outputs,
+            "nodes": [[n.id, n.activation, n.bias] for n in self.nodes],
+            "connections": [[c.innovation, c.src, c.dst, c.weight, c.enabled]
+                            for c in self.connections],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CPPNGenome:
+        """Parse and validate the JSON form.
+
+        Raises:
+            GenomeError: naming the field at fault.
+        """
+        if not isinstance(data, dict):
+            raise GenomeError(f"genome: expected a JSON object, got {type(data).__name__}")
+        if data.get("kind") != "cppn":
+            raise GenomeError(f"kind: expected 'cppn', got {data.get('kind')!r}")
+        if data.get("version") != CPPN_JSON_VERSION:
+            raise GenomeError(f"version: this code reads CPPN genome version "
+                              f"{CPPN_JSON_VERSION}, got {data.get('version')!r}")
+        for key in ("num_inputs", "num_outputs", "nodes", "connections"):
+            if key not in data:
+                raise GenomeError(f"{key}: missing")
+        for key in ("num_inputs", "num_outputs"):
+            if not _is_int(data[key]):
+                raise GenomeError(f"{key}: must be an integer, got {data[key]!r}")
+        if not isinstance(data["nodes"], list):
+            raise GenomeError("nodes: must be a list of [id, activation, bias]")
+        if not isinstance(data["connections"], list):
+            raise GenomeError("connections: must be a list of [innovation, src, dst, weight, "
+                              "enabled]")
+        nodes = []
+        for i, item in enumerate(data["nodes"]):
+            if (not isinstance(item, list) or len(item) != 3 or not _is_int(item[0])
+                    or not isinstance(item[1], str) or not _is_number(item[2])):
+                raise GenomeError(f"nodes[{i}]: must be [id, activation, bias], got {item!r}")
+            nodes.append(NodeGene(item[0], item[1], float(item[2])))
+        conns = []
+        for i, item in enumerate(data["connections"]):
+            if (not isinstance(item, list) or len(item) != 5 or not all(map(_is_int, item[:3]))
+                    or not _is_number(item[3]) or not isinstance(item[4], bool)):
+                raise GenomeError(f"connections[{i}]: must be [innovation, src, dst, weight, "
+                                  f"enabled], got {item!r}")
+            conns.append(ConnectionGene(item[0], item[1], item[2], float(item[3]), item[4]))
+        genome = cls(data["num_inputs"], data["num_outputs"], tuple(nodes), tuple(conns))
+        genome.validate()
+        return genome
+
+    @classmethod
+    def from_json(cls, text: str) -> CPPNGenome:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenomeError(f"genome: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise GenomeError(f"genome: not valid JSON ({type(exc).__name__})") from None
+        return cls.from_dict(data)
+
+    def describe(self) -> str:
+        """A short human-readable form: sizes, then nodes and enabled connections."""
+        nodes = " ".join(f"{n.id}:{n.activation}{n.bias:+.2f}" for n in self.nodes)
+        conns = " ".join(f"{c.src}->{c.dst}:{c.weight:+.2f}" for c in self.enabled_connections)
+        return (f"cppn in={self.num_inputs} out={self.num_outputs} hidden={len(self.hidden_ids)} "
+                f"conns={len(self.enabled_connections)}/{len(self.connections)} | {nodes} | "
+                f"{conns}")
+
+
+# --------------------------------------------------------------------------- innovation tracker
+class InnovationTracker:
+    """Hands out innovation numbers and hidden-node ids, and remembers them.
+
+    One innovation number per ``(src, dst)`` pair for the whole run, so the same structural
+    change made in different genomes gets the same number and genes align in crossover. Splitting
+    connection ``X`` gives the node id earlier splits of ``X`` got, unless the genome already has
+    that node (it re-split ``X`` after re-enabling it), in which case a fresh id is made and
+    remembered too. The tracker is plain data: :meth:`to_dict` / :meth:`from_dict` make it part of
+    the NEAT strategy's JSON state.
+
+    Args:
+        next_innovation: the next unused innovation number.
+        next_node: the next unused hidden-node id.
+    """
+
+    def __init__(self, next_innovation: int = 0, next_node: int = 0) -> None:
+        self.next_innovation = next_innovation
+        self.next_node = next_node
+        self._connections: dict[tuple[int, int], int] = {}
+        self._splits: dict[int, list[int]] = {}
+
+    @classmethod
+    def for_genome(cls, genome: CPPNGenome) -> InnovationTracker:
+        """A fresh tracker numbering after ``genome``'s genes (for one-off operator calls)."""
+        tracker = cls()
+        tracker.observe(genome)
+        return tracker
+
+    def observe(self, genome: CPPNGenome) -> None:
+        """Record ``genome``'s genes so new numbers never collide with them."""
+        for c in genome.connections:
+            self._connections.setdefault((c.src, c.dst), c.innovation)
+            self.next_innovation = max(self.next_innovation, c.innovation + 1)
+        first = genome.num_inputs + genome.num_outputs
+        self.next_node = max(self.next_node, first, *(n.id + 1 for n in genome.nodes))
+
+    def connection(self, src: int, dst: int) -> int:
+        """The innovation number of connection ``src -> dst`` (new if never seen)."""
+        key = (src, dst)
+        innovation = self._connections.get(key)
+        if innovation is None:
+            innovation = self._connections[key] = self.next_innovation
+            self.next_innovation += 1
+        return innovation
+
+    def split_node(self, innovation: int, taken: Iterable[int]) -> int:
+        """The id of the node that splits connection ``innovation`` in a genome using ``taken``."""
+        used = set(taken)
+        known = self._splits.setdefault(innovation, [])
+        for node in known:
+            if node not in used:
+                return node
+        node = self.next_node
+        while node in used:
+            node += 1
+        self.next_node = node + 1
+        known.append(node)
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "next_innovation": self.next_innovation,
+            "next_node": self.next_node,
+            "connections": [[s, d, i] for (s, d), i in self._connections.items()],
+            "splits": [[i, nodes] for i, nodes in self._splits.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InnovationTracker:
+        tracker = cls(int(data["next_innovation"]), int(data["next_node"]))
+        tracker._connections = {(int(s), int(d)): int(i) for s, d, i in data["connections"]}
+        tracker._splits = {int(i): [int(n) for n in nodes] for i, nodes in data["splits"]}
+        return tracker
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InnovationTracker) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- search space
+@dataclass(frozen=True)
+class NEATSpace:
+    """The CPPN search space of NEAT and HyperNEAT (``space.name: neat``).
+
+    Besides the limits a genome must respect, the space holds the magnitudes the NEAT operators
+    use, so every operator stays a pure function of ``(genome, rng, space)``.
+
+    Attributes:
+        num_inputs: CPPN inputs (for HyperNEAT: the coordinate inputs of the substrate).
+        num_outputs: CPPN outputs.
+        activations: activations a hidden node may take.
+        output_activations: activations an output node may take.
+        recurrent: whether recurrent connections (cycles, self-loops) are allowed.
+        initial_connection: ``full`` (every input to every output, as in NEAT) or ``none``.
+        max_nodes: most output and hidden nodes a genome may have.
+        max_connections: most connection genes a genome may have.
+        weight_range: ``[low, high]`` every weight stays in (operators clip to it).
+        bias_range: ``[low, high]`` every bias stays in.
+        weight_init_std: std of new weights (normal, mean 0, clipped to the range).
+        weight_perturb_std: std of a weight perturbation.
+        weight_replace_rate: chance that a mutated weight is redrawn instead of perturbed.
+        bias_init_std: std of new biases.
+        bias_perturb_std: std of a bias perturbation.
+        bias_replace_rate: chance that a mutated bias is redrawn instead of perturbed.
+    """
+
+    num_inputs: int = 2
+    num_outputs: int = 1
+    activations: tuple[str, ...] = ("sigmoid",)
+    output_activations: tuple[str, ...] = ("sigmoid",)
+    recurrent: bool = False
+    initial_connection: str = "full"
+    max_nodes: int = 200
+    max_connections: int = 2000
+    weight_range: tuple[float, float] = (-8.0, 8.0)
+    bias_range: tuple[float, float] = (-8.0, 8.0)
+    weight_init_std: float = 1.0
+    weight_perturb_std: float = 0.5
+    weight_replace_rate: float = 0.1
+    bias_init_std: float = 1.0
+    bias_perturb_std: float = 0.5
+    bias_replace_rate: float = 0.1
+    name: str = field(default="neat", init=False)
+
+    def __post_init__(self) -> None:
+        for key in ("num_inputs", "num_outputs", "max_nodes", "max_connections"):
+            value = getattr(self, key)
+            if not _is_int(value) or value < 1:
+                raise GenomeError(f"space.{key}: must be a positive integer, got {value!r}")
+        if self.max_nodes < self.num_outputs:
+            raise GenomeError(f"space.max_nodes: must be at least num_outputs "
+                              f"({self.num_outputs}), got {self.max_nodes}")
+        for key in ("activations", "output_activations"):
+            acts = getattr(self, key)
+            if not acts:
+                raise GenomeError(f"space.{key}: must name at least one activation")
+            unknown = [a for a in acts if a not in ACTIVATIONS]
+            if unknown:
+                raise GenomeError(f"space.{key}: unknown activation {unknown[0]!r}; choose from "
+                                  f"{list(ACTIVATIONS)}")
+        if self.initial_connection not in ("full", "none"):
+            raise GenomeError(f"space.initial_connection: must be 'full' or 'none', got "
+                              f"{self.initial_connection!r}")
+        if self.initial_connection == "full" and \
+                self.num_inputs * self.num_outputs > self.max_connections:
+            raise GenomeError(f"space.max_connections: full initial connection needs "
+                              f"{self.num_inputs * self.num_outputs} connections, the limit is "
+                              f"{self.max_connections}")
+        for key in ("weight_range", "bias_range"):
+            low_high = getattr(self, key)
+            if (len(low_high) != 2 or not all(map(_is_number, low_high))
+                    or not low_high[0] < low_high[1]):
+                raise GenomeError(f"space.{key}: must be [low, high] with low < high, got "
+                                  f"{list(low_high)}")
+        for key in ("weight_init_std", "weight_perturb_std", "bias_init_std", "bias_perturb_std"):
+            if not _is_number(getattr(self, key)) or getattr(self, key) < 0:
+                raise GenomeError(f"space.{key}: must be a number >= 0")
+        for key in ("weight_replace_rate", "bias_replace_rate"):
+            value = getattr(self, key)
+            if not _is_number(value) or not 0 <= value <= 1:
+                raise GenomeError(f"space.{key}: must be between 0 and 1, got {value!r}")
+        if not isinstance(self.recurrent, bool):
+            raise GenomeError(f"space.recurrent: must be true or false, got {self.recurrent!r}")
+
+    def validate(self, genome: Any) -> None:
+        """Raise :class:`GenomeError` unless ``genome`` is a CPPN of this space."""
+        if not isinstance(genome, CPPNGenome):
+            raise GenomeError(f"genome: the neat space holds CPPN genomes, got "
+                              f"{type(genome).__name__}")
+        if genome.__dict__.get("_valid_in") is self:  # checked before against this space
+            return
+        genome.validate()
+        if genome.num_inputs != self.num_inputs:
+            raise GenomeError(f"num_inputs: the space has {self.num_inputs} inputs, the genome "
+                              f"{genome.num_inputs}")
+        if genome.num_outputs != self.num_outputs:
+            raise GenomeError(f"num_outputs: the space has {self.num_outputs} outputs, the genome "
+                              f"{genome.num_outputs}")
+        if len(genome.nodes) > self.max_nodes:
+            raise GenomeError(f"nodes: {len(genome.nodes)} nodes is over the limit of "
+                              f"{self.max_nodes}")
+        if len(genome.connections) > self.max_connections:
+            raise GenomeError(f"connections: {len(genome.connections)} genes is over the limit "
+                              f"of {self.max_connections}")
+        first_hidden = self.num_inputs + self.num_outputs
+        for n in genome.nodes:
+            allowed = self.output_activations if n.id < first_hidden else self.activations
+            if n.activation not in allowed:
+                raise GenomeError(f"nodes[{n.id}].activation: {n.activation!r} is not allowed "
+                                  f"here (allowed: {list(allowed)})")
+            if not self.bias_range[0] <= n.bias <= self.bias_range[1]:
+                raise GenomeError(
+                    f"nodes[{n.id}].bias: {n.bias} is outside {list(self.bias_range)}")
+        for c in genome.connections:
+            if not self.weight_range[0] <= c.weight <= self.weight_range[1]:
+                raise GenomeError(f"connections[{c.innovation}].weight: {c.weight} is outside "
+                                  f"{list(self.weight_range)}")
+        if not self.recurrent and not genome.is_feed_forward:
+            bad = min(genome.recurrent_innovations)
+            c = genome.connection_map[bad]
+            raise GenomeError(f"connections[{bad}]: {c.src}->{c.dst} closes a cycle; this space "
+                              "is feed-forward (recurrent: false)")
+        genome.__dict__["_valid_in"] = self
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NEATSpace:
+        """Build the space from its config mapping (without or with ``name: neat``).
+
+        Raises:
+            GenomeError: on an unknown key, naming it.
+        """
+        data = {k: v for k, v in data.items() if k != "name"}
+        allowed = {f.name for f in fields(cls) if f.init}
+        for key in data:
+            if key not in allowed:
+                raise GenomeError(f"space.{key}: unknown key for the neat space; "
+                                  f"allowed: {sorted(allowed)}")
+        for key, value in list(data.items()):
+            if isinstance(value, list):
+                data[key] = tuple(value)
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------- helpers
+def _reaches(succ: dict[int, set[int]], start: int, goal: int) -> bool:
+    """Whether ``goal`` is reachable from ``start`` along ``succ``."""
+    stack, seen = [start], {start}
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        for nxt in succ.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def _first_duplicate(nodes: Iterable[NodeGene]) -> int:
+    seen: set[int] = set()
+    for node in nodes:
+        if node.id in seen:
+            return node.id
+        seen.add(node.id)
+    raise AssertionError("no duplicate")
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float or (isinstance(value, int | float)
+                                    and not isinstance(value, bool))
+
+
+def _finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
