@@ -121,6 +121,7 @@ class Campaign:
             INDIVIDUALS_PER_EVALUATION * self.max_evaluations
         self.wall_time: float | None = budget["wall_time"]
         self.device_seconds_budget: float | None = budget["device_seconds"]
+        self.target: float | None = config.section("task").get("target")
         campaign = config.section("campaign")
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
@@ -167,8 +168,13 @@ class Campaign:
         self.journal.commit()
         return self._summary(stopped)
 
+    def _target_reached(self) -> bool:
+        return self.target is not None and self._best is not None and \
+            self._best[0] >= self.target
+
     def _finished(self) -> bool:
-        return (self.strategy.done or self.evaluations >= self.max_evaluations
+        return (self.strategy.done or self._target_reached()
+                or self.evaluations >= self.max_evaluations
                 or self.next_id >= self.max_individuals
                 or (self.device_seconds_budget is not None
                     and self.device_seconds >= self.device_seconds_budget))
@@ -218,6 +224,8 @@ class Campaign:
         if (self.device_seconds_budget is not None
                 and self.device_seconds >= self.device_seconds_budget):
             return  # decided at tell time from told results only, so replay stays exact
+        if self._target_reached():
+            return
         while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:
             room = min(self.capacity - len(self._window), self.max_evaluations - self.evaluations)
             room = min(room, self.max_individuals - self.next_id)

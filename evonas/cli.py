@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from evonas.cli_compare import add_compare_command
 from evonas.cli_lineage import add_commands as add_lineage_commands
 from evonas.config import ConfigError
 from evonas.storage import JournalError
@@ -141,6 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from evonas.run import Run
 
+    if args.pareto:
+        from evonas.pareto import print_pareto
+
+        with Run(args.run) as run:
+            print_pareto(run, args.json)
+        return 0
     with Run(args.run) as run:
         best = run.best()
         config = run.config
@@ -224,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--export", metavar="FILE", help="write the network: .py source, "
                    ".pt weights or .onnx")
+    p.add_argument("--pareto", action="store_true",
+                   help="print the Pareto front of the run's objectives instead")
     p.set_defaults(func=cmd_best)
 
     p = sub.add_parser("compile", help="check a genome JSON file and compile it for a config")
@@ -233,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compile)
 
     add_lineage_commands(sub)
+    add_compare_command(sub)
     return parser
 
 

@@ -132,6 +132,7 @@ class Run:
             "best": None if best is None else {
                 "id": best.id, "fitness": best.fitness, "metrics": best.metrics,
                 "genome": best.genome.describe()},
+            "evaluations_to_target": self.evaluations_to_target(),
             "strategy": self.config.get("strategy", {}).get("name"),
             "task": self.config.get("task", {}).get("name"),
         }
