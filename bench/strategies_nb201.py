@@ -44,8 +44,9 @@ STRATEGIES: dict[str, dict] = {
 }
 
 
-def config_for(strategy: dict, seed: int, budget: int, runs_dir: str = "runs") -> dict:
-    return {"name": f"{strategy['name']}-{seed}", "seed": seed, "runs_dir": runs_dir,
+def config_for(strategy: dict, seed: int, budget: int, runs_dir: str = "runs",
+               label: str = "run") -> dict:
+    return {"name": f"{label}-{seed}", "seed": seed, "runs_dir": runs_dir,
             "space": {"name": "nb201"},
             "task": {"name": "tabular", "table": "nb201_cifar10", "metric": "cifar10_test_acc"},
             "strategy": strategy, "evaluator": {"workers": 0},
@@ -98,7 +99,7 @@ def check(task: TabularTask, seeds: int, budget: int) -> None:
     with tempfile.TemporaryDirectory() as runs_dir:
         for name, strategy in STRATEGIES.items():
             for seed in range(seeds):
-                run = evonas.run(config_for(strategy, seed, budget, runs_dir))
+                run = evonas.run(config_for(strategy, seed, budget, runs_dir, name))
                 real = [ind.fitness for ind in run.individuals() if ind.status == "ok"]
                 run.close()
                 simulated = simulate(task, strategy, seed, budget).fitness.tolist()

@@ -121,8 +121,9 @@ class Campaign:
             INDIVIDUALS_PER_EVALUATION * self.max_evaluations
         self.wall_time: float | None = budget["wall_time"]
         self.device_seconds_budget: float | None = budget["device_seconds"]
-        self.target: float | None = config.section("task").get("target")
         campaign = config.section("campaign")
+        self.target: float | None = (config.section("task").get("target")
+                                     if campaign["stop_at_target"] else None)
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
         self.capacity = max(1, evaluator.capacity)

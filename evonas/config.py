@@ -15,7 +15,7 @@ Top-level keys and their defaults::
                 max_tasks_per_worker: null, backend: local, address: null, num_cpus: 1.0,
                 num_gpus: 0.0, max_retries: 1}   # address..max_retries: the ray backend only
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
-    campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true}
+    campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true, stop_at_target: true}
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
                   "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 1},
     "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
                "max_individuals": None},
-    "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True},
+    "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True,
+                 "stop_at_target": True},
 }
 TOP_LEVEL: dict[str, Any] = {
     "name": None, "seed": 0, "runs_dir": "runs", "space": {"name": "nb201"}, "task": None,

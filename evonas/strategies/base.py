@@ -44,6 +44,16 @@ class Candidate:
     operator: dict[str, Any] = field(default_factory=lambda: {"op": "random"})
     generation: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (for strategy states that hold candidates not yet handed out)."""
+        return {"genome": self.genome.to_dict(), "parents": list(self.parents),
+                "operator": self.operator, "generation": self.generation}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
+        return cls(genome_from_dict(data["genome"]), tuple(data["parents"]), data["operator"],
+                   data["generation"])
+
 
 @dataclass
 class Evaluated:

@@ -20,7 +20,7 @@ from deap import algorithms, base, tools
 
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.deap_bridge import Member, deap_random
-from genomes import SearchSpace, genome_from_dict
+from genomes import SearchSpace
 from operators import crossover_dag, mutate, random_genome
 
 
@@ -137,7 +137,7 @@ class GenerationalEvolution(Strategy):
             generation=self.generation,
             population=[m.to_dict() for m in self.population],
             told=[m.to_dict() for m in self._told],
-            queue=[_candidate_to_dict(c) for c in self._queue],
+            queue=[c.to_dict() for c in self._queue],
             waiting=self._waiting,
         )
         return state
@@ -147,18 +147,8 @@ class GenerationalEvolution(Strategy):
         self.generation = state["generation"]
         self.population = [Member.from_dict(m) for m in state["population"]]
         self._told = [Member.from_dict(m) for m in state["told"]]
-        self._queue = [_candidate_from_dict(c) for c in state["queue"]]
+        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation}
-
-
-def _candidate_to_dict(c: Candidate) -> dict[str, Any]:
-    return {"genome": c.genome.to_dict(), "parents": list(c.parents), "operator": c.operator,
-            "generation": c.generation}
-
-
-def _candidate_from_dict(d: dict[str, Any]) -> Candidate:
-    return Candidate(genome_from_dict(d["genome"]), tuple(d["parents"]), d["operator"],
-                     d["generation"])

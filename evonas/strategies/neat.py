@@ -137,7 +137,7 @@ class NEAT(Strategy):
                  crossover_prob: float = 0.75, interspecies_prob: float = 0.001,
                  parent_selection: str = "random", tournament_size: int = 3,
                  add_node_prob: float = 0.03, add_connection_prob: float = 0.05,
-                 weight_prob: float = 0.8, weight_rate: float = 1.0, bias_prob: float = 0.2,
+                 weight_prob: float = 0.8, weight_rate: float = 1.0, bias_prob: float = 0.5,
                  bias_rate: float = 0.5, activation_prob: float = 0.0, toggle_prob: float = 0.0,
                  generations: int | None = None) -> None:
         if not isinstance(space, NEATSpace):
@@ -343,7 +343,7 @@ class NEAT(Strategy):
             next_species_id=self.next_species_id,
             members=[m.to_dict() for m in self.members],
             told=[m.to_dict() for m in self._told],
-            queue=[_candidate_to_dict(c) for c in self._queue],
+            queue=[c.to_dict() for c in self._queue],
             waiting=self._waiting,
         )
         return state
@@ -357,7 +357,7 @@ class NEAT(Strategy):
         self.next_species_id = state["next_species_id"]
         self.members = [Member.from_dict(m) for m in state["members"]]
         self._told = [Member.from_dict(m) for m in state["told"]]
-        self._queue = [_candidate_from_dict(c) for c in state["queue"]]
+        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
@@ -383,13 +383,3 @@ def _apportion(shares: list[float], total: int) -> list[int]:
     for i in order[:total - sum(counts)]:
         counts[i] += 1
     return counts
-
-
-def _candidate_to_dict(c: Candidate) -> dict[str, Any]:
-    return {"genome": c.genome.to_dict(), "parents": list(c.parents), "operator": c.operator,
-            "generation": c.generation}
-
-
-def _candidate_from_dict(d: dict[str, Any]) -> Candidate:
-    return Candidate(CPPNGenome.from_dict(d["genome"]), tuple(d["parents"]), d["operator"],
-                     d["generation"])

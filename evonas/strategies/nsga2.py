@@ -318,7 +318,7 @@ class NSGA2(Strategy):
             generation=self.generation,
             population=[m.to_dict() for m in self.population],
             told=[m.to_dict() for m in self._told],
-            queue=[_candidate_to_dict(c) for c in self._queue],
+            queue=[c.to_dict() for c in self._queue],
             waiting=self._waiting,
         )
         return state
@@ -328,20 +328,10 @@ class NSGA2(Strategy):
         self.generation = state["generation"]
         self.population = [MOMember.from_dict(m, self.signs) for m in state["population"]]
         self._told = [MOMember.from_dict(m, self.signs) for m in state["told"]]
-        self._queue = [_candidate_from_dict(c) for c in state["queue"]]
+        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
         first = tools.sortNondominated([m for m in self.population if not m.failed],
                                        len(self.population), first_front_only=True)
         return {"generation": self.generation, "front": len(first[0]) if first else 0}
-
-
-def _candidate_to_dict(c: Candidate) -> dict[str, Any]:
-    return {"genome": c.genome.to_dict(), "parents": list(c.parents), "operator": c.operator,
-            "generation": c.generation}
-
-
-def _candidate_from_dict(d: dict[str, Any]) -> Candidate:
-    return Candidate(genome_from_dict(d["genome"]), tuple(d["parents"]), d["operator"],
-                     d["generation"])

@@ -164,7 +164,8 @@ def journal_rows(run_dir: Path) -> list[tuple]:
 
 
 def test_campaign_on_xor_records_generations_lineage_and_target(tmp_path: Path) -> None:
-    run = evonas.run(xor_config(tmp_path, task={"name": "xor", "target": 2.5}))
+    run = evonas.run(xor_config(tmp_path, task={"name": "xor", "target": 2.5}),
+                     **{"campaign.stop_at_target": False})
     individuals = run.individuals()
     assert all(isinstance(ind.genome, CPPNGenome) for ind in individuals)
     assert [ind.generation for ind in individuals[:20]] == [0] * 20
@@ -179,6 +180,15 @@ def test_campaign_on_xor_records_generations_lineage_and_target(tmp_path: Path) 
     assert reached == spent
     assert run.evaluations_to_target(99.0) is None
     assert run.status()["best"]["genome"].startswith("cppn")
+
+
+def test_campaign_stops_when_the_target_is_reached(tmp_path: Path) -> None:
+    run = evonas.run(xor_config(tmp_path, task={"name": "xor", "target": 2.5}))
+    status = run.status()
+    assert status["state"] == "completed"
+    assert status["evaluations_to_target"] is not None
+    assert status["evaluations"] < 100  # stopped early, budget left
+    assert status["best"]["fitness"] >= 2.5
 
 
 def test_interrupted_neat_campaign_resumes_to_the_same_journal(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_free_plan_decodes_every_sequence_to_a_valid_genome(space: FreeSpace) ->
         genome, used, _ = decode(space, plan, choices)
         space.validate(genome)
         sizes.add(genome.num_nodes)
-        for d, c, u in zip(plan, choices, used, strict=True):
+        for d, u in zip(plan, used, strict=True):
             if d.kind == "edge" and not u:  # an ignored edge decision touches an absent node
                 absent = {p.node for p, q in zip(plan, choices, strict=True)
                           if p.kind == "exists" and not p.options[q]}
@@ -148,15 +148,16 @@ def test_config_checks() -> None:
 
 
 def test_learns_on_the_nb201_table() -> None:
-    """Mean sampled accuracy rises well above random sampling within a few hundred samples."""
+    """Mean sampled accuracy rises well above uniform sampling within a few hundred samples."""
+    uniform = float(np.mean(list(TABLE.values())))  # 87.06: what random search samples
     s = Reinforce(NB201Space(), np.random.default_rng(0))
     fitness = []
     for i in range(300):
         c = s.ask(1)[0]
         fitness.append(TABLE[c.genome.to_nb201()])
         s.tell([Evaluated(i, c.genome, fitness[-1])])
-    first, last = np.mean(fitness[:50]), np.mean(fitness[-100:])
-    assert last > first + 2.0 and last > 91.0, (first, last)
+    first, last = np.mean(fitness[:20]), np.mean(fitness[-100:])
+    assert last > uniform + 4.0 and last > first + 1.0, (uniform, first, last)
 
 
 def test_resume_after_abrupt_stop_reproduces_the_journal(tmp_path: Path) -> None:
