@@ -31,6 +31,7 @@ class Outcome:
         unique_evaluations: the same without elite copies (what the campaign's cache pays).
         generations: generations started.
         seconds: wall time of the loop.
+        cpu_seconds: CPU time of this process during the loop (robust to other load).
         champion: the solver (or the last generation's best).
     """
 
@@ -39,13 +40,14 @@ class Outcome:
     unique_evaluations: int
     generations: int
     seconds: float
+    cpu_seconds: float
     champion: CPPNGenome | None
 
 
 def run_neat(task: Task, space: NEATSpace, seed: int, target: float, max_generations: int,
              strategy: dict[str, Any] | None = None, batched: bool = True) -> Outcome:
     """Evolve until a genome's fitness reaches ``target`` or ``max_generations`` pass."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     neat = NEAT(space, np.random.default_rng(seed), **(strategy or {}))
     evaluations = unique = next_id = 0
     best: tuple[float, CPPNGenome] | None = None
@@ -65,9 +67,10 @@ def run_neat(task: Task, space: NEATSpace, seed: int, target: float, max_generat
                 best = (fitness, c.genome)
             if fitness >= target:
                 return Outcome(True, evaluations, unique, neat.generation + 1,
-                               time.perf_counter() - start, c.genome)
+                               time.perf_counter() - start, time.process_time() - cpu_start,
+                               c.genome)
             results.append(Evaluated(next_id, c.genome, fitness, m))
             next_id += 1
         neat.tell(results)
     return Outcome(False, evaluations, unique, neat.generation, time.perf_counter() - start,
-                   None if best is None else best[1])
+                   time.process_time() - cpu_start, None if best is None else best[1])

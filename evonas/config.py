@@ -336,6 +336,14 @@ def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None
             if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
                 raise ConfigError(f"{label}: strategy.mutation_weights.{op}: must be a "
                                   f"number >= 0, got {w!r}")
+    if cfg["name"] == "nsga2":
+        from evonas.strategies.nsga2 import check_config as check_nsga2
+
+        check_nsga2(cfg, label)
+    if cfg["name"] == "reinforce":
+        from evonas.strategies.reinforce import check_config as check_reinforce
+
+        check_reinforce(cfg, label)
     if cfg["name"] == "regularized_evolution" and cfg["sample"] > cfg["population"]:
         raise ConfigError(f"{label}: strategy.sample: must not exceed strategy.population "
                           f"({cfg['population']}), got {cfg['sample']}")

@@ -276,6 +276,12 @@ class CPPNGenome:
                     or not (type(w) is float and w - w == 0.0 or _finite(w))):
                 raise GenomeError(f"with_values: connection {new_conn.innovation} changes its "
                                   "structure or has a non-finite weight")
+        return self._derive(nodes, connections)
+
+    def _derive(self, nodes: tuple[NodeGene, ...], connections: tuple[ConnectionGene, ...]
+                ) -> CPPNGenome:
+        """:meth:`with_values` without its checks, for callers that build the new genes from
+        this genome's own, position by position (the NEAT operators)."""
         child = object.__new__(CPPNGenome)  # same ids in the same order: no re-sorting
         child.__dict__.update(num_inputs=self.num_inputs, num_outputs=self.num_outputs,
                               nodes=nodes, connections=connections)

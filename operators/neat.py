@@ -51,7 +51,7 @@ def _child(genome: CPPNGenome, space: NEATSpace, nodes: Any = None, conns: Any =
         # or copied from a parent already checked against this space: the child is valid by
         # construction. Structural checks and caches carry over (the property tests re-check
         # such children from their JSON form).
-        child = genome.with_values(nodes, conns)
+        child = genome._derive(nodes, conns)  # genes built position by position from genome's
         child.__dict__["_valid_in"] = space
         return child
     child = CPPNGenome(genome.num_inputs, genome.num_outputs, nodes, conns)
@@ -397,18 +397,19 @@ def mutate_neat(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpace,
         steps.append(record)
         return True
 
-    if rng.random() < rates.add_node:
+    coins = rng.random(6).tolist()  # one draw for all six decisions
+    if coins[0] < rates.add_node:
         attempt(add_node)
-    elif rng.random() < rates.add_connection:
+    elif coins[1] < rates.add_connection:
         attempt(add_connection)
     else:
-        if rng.random() < rates.weights:
+        if coins[2] < rates.weights:
             attempt(mutate_weights, rate=rates.weight_rate)
-        if rng.random() < rates.biases:
+        if coins[3] < rates.biases:
             attempt(mutate_biases, rate=rates.bias_rate)
-        if rng.random() < rates.activation:
+        if coins[4] < rates.activation:
             attempt(mutate_activation)
-        if rng.random() < rates.toggle:
+        if coins[5] < rates.toggle:
             attempt(toggle_connection)
     if not steps:
         _check(genome, space)
@@ -453,16 +454,30 @@ def compatibility_distance(a: CPPNGenome, b: CPPNGenome, c1: float = 1.0, c2: fl
     than ``normalize_below`` genes, as in the NEAT paper).
     """
     wa, wb = a.connection_map, b.connection_map
-    n = max(len(wa), len(wb))
-    n = 1 if n < normalize_below else n
-    if not wa or not wb:
-        return c1 * (len(wa) + len(wb)) / n  # every gene is excess
-    common = wa.keys() & wb.keys()
+    la, lb = len(wa), len(wb)
+    n = la if la > lb else lb
+    if n < normalize_below:
+        n = 1
+    if not la or not lb:
+        return c1 * (la + lb) / n  # every gene is excess
     cut = min(a.max_innovation, b.max_innovation)
-    excess = sum(1 for i in wa.keys() ^ wb.keys() if i > cut)
-    disjoint = len(wa) + len(wb) - 2 * len(common) - excess
-    diff = sum(abs(wa[i].weight - wb[i].weight) for i in common) / len(common) if common else 0.0
-    return c1 * excess / n + c2 * disjoint / n + c3 * diff
+    excess = 0
+    for genes in (a.connections, b.connections):  # sorted: excess genes sit at the end
+        for k in range(len(genes) - 1, -1, -1):
+            if genes[k].innovation <= cut:
+                break
+            excess += 1
+    small, large = (wa, wb) if la <= lb else (wb, wa)
+    matching = 0
+    diff = 0.0
+    for i, gene in small.items():
+        other = large.get(i)
+        if other is not None:
+            matching += 1
+            d = gene.weight - other.weight
+            diff += d if d > 0.0 else -d
+    disjoint = la + lb - 2 * matching - excess
+    return c1 * excess / n + c2 * disjoint / n + c3 * (diff / matching if matching else 0.0)
 
 
 def crossover_neat(a: CPPNGenome, b: CPPNGenome, rng: np.random.Generator,

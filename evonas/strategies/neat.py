@@ -304,9 +304,10 @@ class NEAT(Strategy):
                    species: list[Species]) -> Candidate:
         pool = parents_of[s.id]
         first = self._pick(pool)
-        if self.rng.random() < self.crossover_prob:
-            others = [o for o in species if o.id != s.id]
-            if others and self.rng.random() < self.interspecies_prob:
+        coins = self.rng.random(2).tolist()
+        if coins[0] < self.crossover_prob:
+            others = [o for o in species if o.id != s.id] if len(species) > 1 else []
+            if others and coins[1] < self.interspecies_prob:
                 mate = self._pick(parents_of[others[int(self.rng.integers(len(others)))].id])
             else:
                 mate = self._pick(pool)
