@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 from deap import algorithms, base, tools
 
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated
 from evonas.strategies.deap_bridge import Member, deap_random
+from evonas.strategies.generations import GenerationalStrategy
 from genomes import SearchSpace
 from operators import crossover_dag, mutate, random_genome
 
 
-class GenerationalEvolution(Strategy):
+class GenerationalEvolution(GenerationalStrategy):
     """(mu + lambda) evolution.
 
     Args:
@@ -47,20 +48,15 @@ class GenerationalEvolution(Strategy):
                  selection: str = "best", tournament_size: int = 3,
                  generations: int | None = None,
                  mutation_weights: dict[str, float] | None = None) -> None:
-        super().__init__(space, rng)
+        super().__init__(space, rng, generations)
         self.mu = population
         self.lambda_ = offspring
         self.cxpb = cxpb
         self.mutpb = mutpb
         self.selection = selection
         self.tournament_size = tournament_size
-        self.generations = generations
         self.mutation_weights = mutation_weights
-        self.generation = 0
         self.population: list[Member] = []
-        self._told: list[Member] = []
-        self._queue: list[Candidate] = []
-        self._waiting = 0
         self._toolbox = self._make_toolbox()
 
     def _make_toolbox(self) -> base.Toolbox:
@@ -83,17 +79,6 @@ class GenerationalEvolution(Strategy):
         a.genome, a.parents, a.operator = child, (a.id,), record
         return (a,)
 
-    # ----------------------------------------------------------------- contract
-    @property
-    def done(self) -> bool:
-        return self.generations is not None and self.generation >= self.generations
-
-    def ask(self, n: int) -> list[Candidate]:
-        if not self._queue and self._waiting == 0 and not self.done:
-            self._queue = self._breed()
-        taken, self._queue = self._queue[:n], self._queue[n:]
-        self._waiting += len(taken)
-        return taken
 
     def _breed(self) -> list[Candidate]:
         if self.generation == 0:
@@ -112,14 +97,13 @@ class GenerationalEvolution(Strategy):
                                      self.generation))
         return out
 
-    def tell(self, results: list[Evaluated]) -> None:
-        for r in results:
-            member = Member(r.genome, r.id)
-            member.set_fitness(r.fitness)
-            self._told.append(member)
-        self._waiting -= len(results)
-        if self._waiting == 0 and not self._queue:
-            self._close_generation()
+    def _member(self, result: Evaluated) -> Member:
+        member = Member(result.genome, result.id)
+        member.set_fitness(result.fitness)
+        return member
+
+    def _member_from_dict(self, data: dict[str, Any]) -> Member:
+        return Member.from_dict(data)
 
     def _close_generation(self) -> None:
         if self.generation == 0:
@@ -134,21 +118,13 @@ class GenerationalEvolution(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
-            generation=self.generation,
             population=[m.to_dict() for m in self.population],
-            told=[m.to_dict() for m in self._told],
-            queue=[c.to_dict() for c in self._queue],
-            waiting=self._waiting,
         )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.generation = state["generation"]
         self.population = [Member.from_dict(m) for m in state["population"]]
-        self._told = [Member.from_dict(m) for m in state["told"]]
-        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
-        self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation}

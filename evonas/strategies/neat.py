@@ -42,8 +42,9 @@ from typing import Any
 import numpy as np
 from deap import tools
 
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated
 from evonas.strategies.deap_bridge import Member, deap_random
+from evonas.strategies.generations import GenerationalStrategy
 from genomes import CPPNGenome, GenomeError, InnovationTracker, NEATSpace, SearchSpace
 from operators import OperatorNotApplicable
 from operators.neat import (
@@ -88,7 +89,7 @@ class Species:
                    list(data["members"]), data["best"], data["last_improved"], data["created"])
 
 
-class NEAT(Strategy):
+class NEAT(GenerationalStrategy):
     """NEAT with speciation, explicit fitness sharing, stagnation and elitism.
 
     Args:
@@ -143,7 +144,7 @@ class NEAT(Strategy):
         if not isinstance(space, NEATSpace):
             raise GenomeError(f"space.name: the neat strategy evolves CPPNs and needs "
                               f"space.name: neat, got {getattr(space, 'name', space)!r}")
-        super().__init__(space, rng)
+        super().__init__(space, rng, generations)
         if parent_selection not in ("random", "tournament"):
             raise ValueError(f"parent_selection: 'random' or 'tournament', got "
                              f"{parent_selection!r}")
@@ -169,40 +170,23 @@ class NEAT(Strategy):
                                    weights=weight_prob, weight_rate=weight_rate,
                                    biases=bias_prob, bias_rate=bias_rate,
                                    activation=activation_prob, toggle=toggle_prob)
-        self.generations = generations
 
         self.tracker = InnovationTracker()
-        self.generation = 0
         self.species: list[Species] = []
         self.next_species_id = 0
         self.members: list[Member] = []  # the last complete generation, evaluated
-        self._told: list[Member] = []
-        self._queue: list[Candidate] = []
-        self._waiting = 0
 
-    # ----------------------------------------------------------------- contract
-    @property
-    def done(self) -> bool:
-        return self.generations is not None and self.generation >= self.generations
 
-    def ask(self, n: int) -> list[Candidate]:
-        if not self._queue and self._waiting == 0 and not self.done:
-            self._queue = self._breed()
-        taken, self._queue = self._queue[:n], self._queue[n:]
-        self._waiting += len(taken)
-        return taken
+    def _member(self, result: Evaluated) -> Member:
+        if not isinstance(result.genome, CPPNGenome):
+            raise GenomeError(f"individual {result.id}: the neat strategy was told a "
+                              f"{type(result.genome).__name__}")
+        member = Member(result.genome, result.id)
+        member.set_fitness(result.fitness)
+        return member
 
-    def tell(self, results: list[Evaluated]) -> None:
-        for r in results:
-            if not isinstance(r.genome, CPPNGenome):
-                raise GenomeError(f"individual {r.id}: the neat strategy was told a "
-                                  f"{type(r.genome).__name__}")
-            member = Member(r.genome, r.id)
-            member.set_fitness(r.fitness)
-            self._told.append(member)
-        self._waiting -= len(results)
-        if self._waiting == 0 and not self._queue and self._told:
-            self._close_generation()
+    def _member_from_dict(self, data: dict[str, Any]) -> Member:
+        return Member.from_dict(data)
 
     # ----------------------------------------------------------------- generation end
     def _close_generation(self) -> None:
@@ -337,29 +321,21 @@ class NEAT(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
-            generation=self.generation,
             threshold=self.threshold,
             tracker=self.tracker.to_dict(),
             species=[s.to_dict() for s in self.species],
             next_species_id=self.next_species_id,
             members=[m.to_dict() for m in self.members],
-            told=[m.to_dict() for m in self._told],
-            queue=[c.to_dict() for c in self._queue],
-            waiting=self._waiting,
         )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.generation = state["generation"]
         self.threshold = state["threshold"]
         self.tracker = InnovationTracker.from_dict(state["tracker"])
         self.species = [Species.from_dict(s) for s in state["species"]]
         self.next_species_id = state["next_species_id"]
         self.members = [Member.from_dict(m) for m in state["members"]]
-        self._told = [Member.from_dict(m) for m in state["told"]]
-        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
-        self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation, "species": len(self.species),

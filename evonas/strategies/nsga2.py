@@ -39,8 +39,9 @@ import numpy as np
 from deap import base, tools
 
 from evonas.config import ConfigError
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated
 from evonas.strategies.deap_bridge import deap_random
+from evonas.strategies.generations import GenerationalStrategy
 from genomes import DAGGenome, SearchSpace, genome_from_dict
 from operators import crossover_dag, mutate, random_genome
 
@@ -212,7 +213,7 @@ def rank_population(members: list[MOMember], k: int) -> list[MOMember]:
     return chosen + failed[:k - len(chosen)]
 
 
-class NSGA2(Strategy):
+class NSGA2(GenerationalStrategy):
     """Multi-objective generational evolution (see the module docstring).
 
     Args:
@@ -239,7 +240,7 @@ class NSGA2(Strategy):
                  crossover_rate: float = 0.5, mutation_rate: float = 0.8,
                  generations: int | None = None,
                  mutation_weights: dict[str, float] | None = None) -> None:
-        super().__init__(space, rng)
+        super().__init__(space, rng, generations)
         check_config({"objectives": objectives, "population": population,
                       "crossover_rate": crossover_rate, "mutation_rate": mutation_rate})
         self.objectives = check_objectives(objectives)
@@ -247,33 +248,16 @@ class NSGA2(Strategy):
         self.mu = population
         self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate
-        self.generations = generations
         self.mutation_weights = mutation_weights
-        self.generation = 0
         self.population: list[MOMember] = []
-        self._told: list[MOMember] = []
-        self._queue: list[Candidate] = []
-        self._waiting = 0
 
-    # ----------------------------------------------------------------- contract
-    @property
-    def done(self) -> bool:
-        return self.generations is not None and self.generation >= self.generations
 
-    def ask(self, n: int) -> list[Candidate]:
-        if not self._queue and self._waiting == 0 and not self.done:
-            self._queue = self._breed()
-        taken, self._queue = self._queue[:n], self._queue[n:]
-        self._waiting += len(taken)
-        return taken
+    def _member(self, result: Evaluated) -> MOMember:
+        return MOMember(result.genome, result.id, objective_values(result, self.objectives),
+                        self.signs)
 
-    def tell(self, results: list[Evaluated]) -> None:
-        for r in results:
-            self._told.append(MOMember(r.genome, r.id, objective_values(r, self.objectives),
-                                       self.signs))
-        self._waiting -= len(results)
-        if self._waiting == 0 and not self._queue:
-            self._close_generation()
+    def _member_from_dict(self, data: dict[str, Any]) -> MOMember:
+        return MOMember.from_dict(data, self.signs)
 
     # ----------------------------------------------------------------- steps
     def _breed(self) -> list[Candidate]:
@@ -315,21 +299,13 @@ class NSGA2(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
-            generation=self.generation,
             population=[m.to_dict() for m in self.population],
-            told=[m.to_dict() for m in self._told],
-            queue=[c.to_dict() for c in self._queue],
-            waiting=self._waiting,
         )
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.generation = state["generation"]
         self.population = [MOMember.from_dict(m, self.signs) for m in state["population"]]
-        self._told = [MOMember.from_dict(m, self.signs) for m in state["told"]]
-        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
-        self._waiting = state["waiting"]
 
     def summary(self) -> dict[str, Any]:
         first = tools.sortNondominated([m for m in self.population if not m.failed],

@@ -1,0 +1,82 @@
+"""The generation loop shared by generational strategies ((mu + lambda), NSGA-II, NEAT).
+
+A generational strategy breeds a whole generation at once, hands it out across ``ask`` calls,
+waits until every member has been told, then closes the generation (selection, speciation...)
+and breeds the next. Subclasses say how to breed, how to wrap a told result as a member, and how
+to close a generation; this class keeps the queue and the counters and their resumable state.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+from evonas.strategies.base import Candidate, Evaluated, Strategy
+from genomes import SearchSpace
+
+
+class GenerationalStrategy(Strategy):
+    """Base class: ``ask`` hands out the current generation, ``tell`` collects it.
+
+    Args:
+        space: the search space.
+        rng: the strategy's random generator.
+        generations: stop after this many generations (None: the campaign budget decides).
+    """
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator,
+                 generations: int | None = None) -> None:
+        super().__init__(space, rng)
+        self.generations = generations
+        self.generation = 0
+        self._told: list[Any] = []
+        self._queue: list[Candidate] = []
+        self._waiting = 0
+
+    @abc.abstractmethod
+    def _breed(self) -> list[Candidate]:
+        """The candidates of generation ``self.generation``."""
+
+    @abc.abstractmethod
+    def _member(self, result: Evaluated) -> Any:
+        """A told result as a member of this strategy's population."""
+
+    @abc.abstractmethod
+    def _member_from_dict(self, data: dict[str, Any]) -> Any:
+        """Rebuild a member from its ``to_dict()`` form."""
+
+    @abc.abstractmethod
+    def _close_generation(self) -> None:
+        """Consume ``self._told`` (the whole generation), then advance ``self.generation``."""
+
+    @property
+    def done(self) -> bool:
+        return self.generations is not None and self.generation >= self.generations
+
+    def ask(self, n: int) -> list[Candidate]:
+        if not self._queue and self._waiting == 0 and not self.done:
+            self._queue = self._breed()
+        taken, self._queue = self._queue[:n], self._queue[n:]
+        self._waiting += len(taken)
+        return taken
+
+    def tell(self, results: list[Evaluated]) -> None:
+        self._told.extend(self._member(r) for r in results)
+        self._waiting -= len(results)
+        if self._waiting == 0 and not self._queue and self._told:
+            self._close_generation()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(generation=self.generation, told=[m.to_dict() for m in self._told],
+                     queue=[c.to_dict() for c in self._queue], waiting=self._waiting)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.generation = state["generation"]
+        self._told = [self._member_from_dict(m) for m in state["told"]]
+        self._queue = [Candidate.from_dict(c) for c in state["queue"]]
+        self._waiting = state["waiting"]
