@@ -39,7 +39,7 @@ import numpy as np
 from evonas.config import Config
 from evonas.evaluation import EvalJob, EvalResult, Evaluator
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
-from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy
+from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
 from genomes import genome_from_dict
 
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
@@ -115,6 +115,7 @@ class Campaign:
         self.space = config.space()
         self.strategy: Strategy = build_strategy(config.section("strategy"), self.space,
                                                  strategy_rng(config.seed))
+        self.strategy.bind_task(config.section("task"))
         budget = config.section("budget")
         self.max_evaluations: int = budget["evaluations"]
         self.max_individuals: int = budget["max_individuals"] or \
@@ -132,7 +133,8 @@ class Campaign:
         self.told = 0
         self.evaluations = 0
         self.failed = 0
-        self.device_seconds = 0.0  # summed evaluation seconds of told, non-cached results
+        # told results' evaluation seconds (non-cached) plus the strategy's search seconds
+        self.device_seconds = 0.0
         self.elapsed_before = 0.0
         self._window: OrderedDict[int, _Pending] = OrderedDict()
         self._dependents: dict[int, list[int]] = {}
@@ -251,6 +253,9 @@ class Campaign:
                     f"{self.journal.path}: individuals[{ind_id}]: replay produced a different "
                     "genome than the journal holds (was the code, task or config changed?)")
             recorded = self.journal.evaluation(ind_id)
+            # the journal's record is authoritative (a replayed search measures its time anew)
+            candidate = Candidate(candidate.genome, candidate.parents, stored.operator,
+                                  candidate.generation)
         else:
             self.journal.add_individual(ind_id, candidate.genome.to_dict(), genome_hash,
                                         candidate.parents, candidate.operator,
@@ -315,6 +320,7 @@ class Campaign:
         self.strategy.tell([Evaluated(pending.id, pending.candidate.genome, fitness,
                                       result.metrics)])
         self.told += 1
+        self.device_seconds += search_seconds(pending.candidate.operator)
         if pending.source_id is None:
             self.device_seconds += result.seconds or 0.0
             if result.status == "failed":

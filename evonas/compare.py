@@ -1,7 +1,9 @@
 """Compare runs on equal terms: best fitness against evaluations and against device-seconds.
 
 Each run is read from its journal. Only real evaluations count (``ok`` and ``failed``; a ``cached``
-copy costs nothing), in birth order; device-seconds are the running sum of their ``seconds``.
+copy costs nothing), in birth order; device-seconds are the running sum of their ``seconds`` plus
+the search time strategies record (DARTS' supernet training, ``search_seconds``), counted at the
+first evaluation born after it.
 Runs are grouped by strategy name, so several seeds of one strategy show as a mean and a spread.
 
 ``evonas compare RUN [RUN ...]`` (see :mod:`evonas.cli_compare`) prints :func:`format_table` of
@@ -97,7 +99,16 @@ def load_curve(path: str | Path) -> RunCurve:
     with Journal.open(journal_path, readonly=True) as journal:
         config = journal.config()
         rows = [ev for ev in journal.evaluations() if ev.status in ("ok", "failed")]
+        search = journal.search_seconds()
     seconds = np.cumsum([ev.seconds or 0.0 for ev in rows], dtype=float)
+    if search:  # a strategy's own search time (DARTS' supernet) counts from where it was spent
+        ids = np.array([ev.individual_id for ev in rows], dtype=np.int64)
+        search_ids = np.array(list(search), dtype=np.int64)
+        spent = np.cumsum(list(search.values()), dtype=float)
+        upto = np.searchsorted(search_ids, ids, side="right")  # search entries with id <= row's
+        seconds += np.where(upto > 0, spent[np.maximum(upto - 1, 0)], 0.0)
+        if len(seconds):  # search after the last evaluation (a cached last derivation) counts too
+            seconds[-1] += spent[-1] - (spent[upto[-1] - 1] if upto[-1] > 0 else 0.0)
     fitness = np.array([ev.fitness if ev.status == "ok" and ev.fitness is not None
                         and math.isfinite(ev.fitness) else np.nan for ev in rows], dtype=float)
     best = np.fmax.accumulate(fitness) if len(fitness) else fitness

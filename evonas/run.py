@@ -116,7 +116,8 @@ class Run:
         budget = self.config.get("budget", {})
         evaluated = counts["ok"] + counts["failed"]
         device_seconds = sum(ev.seconds or 0.0 for ev in self._journal.evaluations()
-                             if ev.status != "cached")
+                             if ev.status != "cached") + \
+            sum(self._journal.search_seconds().values())
         return {
             "name": self.name,
             "path": str(self.path),

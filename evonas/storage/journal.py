@@ -309,6 +309,18 @@ class Journal:
         for row in cursor:
             yield _evaluation(row)
 
+    def search_seconds(self) -> dict[int, float]:
+        """Individual id -> the ``search_seconds`` of its operator record, where it has one.
+
+        The device time a strategy spent proposing the individual (DARTS' supernet epochs), which
+        counts in the run's device-seconds besides the evaluations' own seconds.
+        """
+        cursor = self._conn.execute(
+            "SELECT id, json_extract(operator, '$.search_seconds') FROM individuals "
+            "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
+        return {row[0]: float(row[1]) for row in cursor
+                if isinstance(row[1], int | float) and not isinstance(row[1], bool)}
+
     def first_with_hash(self, hash: str, before: int) -> int | None:  # noqa: A002
         """The earliest individual with canonical hash ``hash`` and an id below ``before``."""
         row = self._conn.execute(

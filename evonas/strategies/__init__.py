@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated, Strategy, search_seconds
 from genomes import SearchSpace
 
 #: Strategy name (``strategy.name`` in configs) -> ``module:Class``.
@@ -23,6 +23,7 @@ STRATEGIES: dict[str, str] = {
     "nsga2": "evonas.strategies.nsga2:NSGA2",
     "reinforce": "evonas.strategies.reinforce:Reinforce",
     "neat": "evonas.strategies.neat:NEAT",
+    "darts": "evonas.strategies.darts:DARTS",
 }
 _CLASS_NAMES = {path.split(":")[1]: name for name, path in STRATEGIES.items()}
 
@@ -58,6 +59,7 @@ def __getattr__(attr: str) -> Any:
 
 
 __all__ = [
+    "DARTS",
     "NEAT",
     "NSGA2",
     "STRATEGIES",
@@ -69,6 +71,7 @@ __all__ = [
     "Reinforce",
     "Strategy",
     "build_strategy",
+    "search_seconds",
     "strategy_class",
     "strategy_defaults",
 ]

@@ -12,6 +12,9 @@ The campaign drives it:
    makes resume-by-replay exact.
 3. ``state_dict()`` / ``load_state_dict()`` capture everything, RNG state included, as JSON-safe
    data; ``done`` says the strategy has nothing more to propose.
+4. ``bind_task(task_config)`` comes first, once: a strategy that trains on the task's data (DARTS)
+   builds it there. The time such a strategy spends proposing a candidate goes in its operator
+   record as ``search_seconds`` and counts as device time (:func:`search_seconds`).
 
 Randomness comes only from the ``numpy.random.Generator`` the strategy is built with.
 """
@@ -123,3 +126,30 @@ class Strategy(abc.ABC):
     def summary(self) -> dict[str, Any]:
         """A few numbers for progress displays (generation, population size...)."""
         return {}
+
+    @classmethod
+    def check_task(cls, task: Any) -> None:
+        """Reject a task this strategy cannot work with (raise ``ConfigError``). Default: any.
+
+        Called on the task built from the config, before a run folder is created.
+        """
+        return None
+
+    def bind_task(self, task_config: dict[str, Any]) -> None:
+        """Receive the campaign's ``task:`` config before the first ask or state load.
+
+        Strategies that never look at the task (every evolutionary one) ignore it; DARTS builds
+        the task in the campaign process to train its supernet on the task's data.
+        """
+        return None
+
+
+def search_seconds(operator: dict[str, Any]) -> float:
+    """Device-seconds a strategy spent to propose a candidate, from its operator record.
+
+    A strategy that computes to propose (DARTS trains a supernet) puts ``search_seconds`` in the
+    record; the campaign and every report add it to the run's device-seconds, so budgets and
+    comparisons count it. Zero for the rest.
+    """
+    value = operator.get("search_seconds") if isinstance(operator, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

@@ -36,15 +36,13 @@ runs with one thread inside the strategy (restored afterwards): the controller i
 thread makes its floating-point results independent of the machine's core count.
 
 The state dict holds the weights and Adam's moments as base64 of raw little-endian bytes with shape
-and dtype (:func:`encode_tensor`): JSON, no pickle, exact.
+and dtype (:mod:`evonas.strategies.tensor_json`): JSON, no pickle, exact.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +50,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from evonas.compiler.cppn import torch_threads
 from evonas.config import ConfigError
 from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.tensor_json import (
+    encode_module,
+    encode_optimizer_state,
+    load_module,
+    load_optimizer_state,
+)
 from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
 
 #: The option meaning "no edge" in the free space's edge decisions.
@@ -239,58 +244,6 @@ def init_uniform(module: nn.Module, rng: np.random.Generator, scale: float) -> N
             p.copy_(torch.from_numpy(values))
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads, then put the previous setting back."""
-    saved = torch.get_num_threads()
-    if saved != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if saved != n:
-            torch.set_num_threads(saved)
-
-
-# --------------------------------------------------------------------------- JSON tensors
-_DTYPES = {"float32": (torch.float32, "<f4"), "float64": (torch.float64, "<f8"),
-           "int64": (torch.int64, "<i8")}
-
-
-def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
-    """A tensor as JSON: ``{"dtype", "shape", "data"}``, data = base64 of little-endian bytes."""
-    name = str(t.dtype).removeprefix("torch.")
-    if name not in _DTYPES:
-        raise TypeError(f"cannot encode a {t.dtype} tensor; supported: {sorted(_DTYPES)}")
-    raw = t.detach().cpu().contiguous().numpy().astype(_DTYPES[name][1], copy=False).tobytes()
-    return {"dtype": name, "shape": list(t.shape), "data": base64.b64encode(raw).decode("ascii")}
-
-
-def decode_tensor(data: dict[str, Any]) -> torch.Tensor:
-    """The tensor :func:`encode_tensor` encoded (a fresh copy)."""
-    dtype, code = _DTYPES[data["dtype"]]
-    array = np.frombuffer(base64.b64decode(data["data"]), dtype=code).reshape(data["shape"])
-    return torch.from_numpy(array.astype(array.dtype.newbyteorder("="))).to(dtype).clone()
-
-
-def encode_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """The per-parameter state of an optimizer (Adam's step and moments), JSON-safe."""
-    out = {}
-    for index, entry in optimizer.state_dict()["state"].items():
-        out[str(index)] = {key: encode_tensor(value) if torch.is_tensor(value) else value
-                           for key, value in entry.items()}
-    return out
-
-
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Restore what :func:`encode_optimizer_state` saved (hyperparameters stay as configured)."""
-    full = optimizer.state_dict()
-    full["state"] = {int(index): {key: decode_tensor(value) if isinstance(value, dict) else value
-                                  for key, value in entry.items()}
-                     for index, entry in state.items()}
-    optimizer.load_state_dict(full)
-
-
 # --------------------------------------------------------------------------- strategy
 def check_config(config: dict[str, Any], label: str | None = None) -> None:
     """Checks of a ``reinforce`` strategy config beyond single-field ranges.
@@ -429,7 +382,7 @@ class Reinforce(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(
-            weights={name: encode_tensor(t) for name, t in self.controller.state_dict().items()},
+            weights=encode_module(self.controller),
             optimizer=encode_optimizer_state(self.optimizer),
             baseline=self.baseline, lowest=self.lowest,
             rewards=[self.reward_count, self.reward_mean, self.reward_m2],
@@ -440,8 +393,7 @@ class Reinforce(Strategy):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         with torch_threads(1):
-            self.controller.load_state_dict(
-                {name: decode_tensor(t) for name, t in state["weights"].items()})
+            load_module(self.controller, state["weights"])
             load_optimizer_state(self.optimizer, state["optimizer"])
         self.baseline = state["baseline"]
         self.reward_count, self.reward_mean, self.reward_m2 = state["rewards"]

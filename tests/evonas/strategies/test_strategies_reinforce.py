@@ -16,9 +16,8 @@ from evonas.strategies.reinforce import (
     NO_EDGE,
     decision_plan,
     decode,
-    decode_tensor,
-    encode_tensor,
 )
+from evonas.strategies.tensor_json import decode_tensor, encode_tensor
 from genomes import DAGGenome, FreeSpace, NB201Space
 from tests.conftest import NB201_TABLE
 from tests.evonas.strategies.campaign_helpers import interrupted_equals_uninterrupted
