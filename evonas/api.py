@@ -156,7 +156,10 @@ def _evaluator_for(config: Config) -> Evaluator:
                           max_crashes=ev.get("max_crashes", 2),
                           max_tasks_per_worker=ev.get("max_tasks_per_worker"),
                           backend=ev["backend"], address=ev["address"], num_cpus=ev["num_cpus"],
-                          num_gpus=ev["num_gpus"], max_retries=ev["max_retries"])
+                          num_gpus=ev["num_gpus"], max_retries=ev["max_retries"],
+                          workers_per_device=ev.get("workers_per_device"),
+                          device_memory=ev.get("device_memory"),
+                          memory_safety_factor=ev.get("memory_safety_factor", 1.2))
 
 
 def run(config: str | Path | dict[str, Any], name: str | None = None,

@@ -13,7 +13,10 @@ Top-level keys and their defaults::
     strategy: {name: regularized_evolution}
     evaluator: {workers: 1, timeout: null, devices: null, max_crashes: 2,
                 max_tasks_per_worker: null, backend: local, address: null, num_cpus: 1.0,
-                num_gpus: 0.0, max_retries: 1}   # address..max_retries: the ray backend only
+                num_gpus: 0.0, max_retries: 1,   # address..max_retries: the ray backend only
+                workers_per_device: null,        # replaces workers: len(devices) * this many
+                device_memory: null,             # "8GiB" or bytes per device: memory-aware
+                memory_safety_factor: 1.2}       # dispatch (on by itself with CUDA devices)
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
     campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true, stop_at_target: true}
 """
@@ -39,7 +42,9 @@ class ConfigError(Exception):
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "evaluator": {"workers": 1, "timeout": None, "devices": None, "max_crashes": 2,
                   "max_tasks_per_worker": None, "backend": "local", "address": None,
-                  "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 1},
+                  "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 1,
+                  "workers_per_device": None, "device_memory": None,
+                  "memory_safety_factor": 1.2},
     "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
                "max_individuals": None},
     "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True,
@@ -60,6 +65,8 @@ _RANGES: dict[str, tuple[float, type]] = {
     "evaluator.num_cpus": (0, float),
     "evaluator.num_gpus": (0, float),
     "evaluator.max_retries": (0, int),
+    "evaluator.workers_per_device": (1, int),
+    "evaluator.memory_safety_factor": (1, float),
     "budget.evaluations": (1, int),
     "budget.wall_time": (0.001, float),
     "budget.device_seconds": (0.001, float),
@@ -234,6 +241,7 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         if not isinstance(given, dict):
             raise ConfigError(f"{label}: {section}: must be a mapping, got {given!r}")
         out[section] = _check_section(label, section, given, defaults)
+    _check_evaluator(label, out["evaluator"])
 
     # space
     space_cfg = out["space"]
@@ -314,6 +322,24 @@ def _check_value(label: str, field: str, value: Any, default: Any) -> None:
     if field in _CHOICES and value not in _CHOICES[field]:
         raise ConfigError(f"{label}: {field}: must be one of {', '.join(_CHOICES[field])}, "
                           f"got {value!r}{closest(str(value), _CHOICES[field])}")
+
+
+def _check_evaluator(label: str, ev: dict[str, Any]) -> None:
+    """Checks of the evaluator section that involve a parsed value or two fields."""
+    from evonas.evaluation.memory import parse_bytes
+
+    if ev["device_memory"] is not None:
+        try:
+            parse_bytes(ev["device_memory"])
+        except ValueError as exc:
+            raise ConfigError(f"{label}: evaluator.device_memory: {exc}") from None
+    if ev["workers_per_device"] is not None:
+        if ev["backend"] == "ray":
+            raise ConfigError(f"{label}: evaluator.workers_per_device: the local pool only; with "
+                              "backend: ray, set workers (and num_gpus per actor)")
+        if ev["workers"] == 0:
+            raise ConfigError(f"{label}: evaluator.workers_per_device: needs the worker pool, but "
+                              "workers is 0 (in-process evaluation); set workers to 1 or more")
 
 
 def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None:

@@ -1,7 +1,9 @@
 """Which device each pool worker owns, and the environment its process starts with.
 
-Worker ``i`` owns ``devices[i % len(devices)]``. A CUDA worker sees only its own GPU
-(``CUDA_VISIBLE_DEVICES`` is set before the process starts, so inside it the GPU is ``cuda:0``).
+Worker ``i`` owns ``devices[i % len(devices)]``. With ``workers_per_device`` given, the pool has
+``len(devices) * workers_per_device`` workers, so every device gets exactly that many. A CUDA
+worker sees only its own GPU (``CUDA_VISIBLE_DEVICES`` is set before the process starts, so
+inside it the GPU is ``cuda:0``).
 Every worker gets ``cores // workers`` torch threads, so the pool does not oversubscribe the CPU
 (``cores`` counts the cores this process may use, which is less than ``os.cpu_count()`` under
 ``taskset`` or a container CPU set).
@@ -68,24 +70,32 @@ def usable_cpus() -> int:
 
 
 def plan_devices(workers: int, devices: list[str] | None = None, cpu_count: int | None = None,
-                 threads: int | None = None) -> list[WorkerDevice]:
+                 threads: int | None = None,
+                 workers_per_device: int | None = None) -> list[WorkerDevice]:
     """The device of each of ``workers`` workers.
 
     Args:
-        workers: number of worker processes (>= 1).
-        devices: devices to share out round-robin; default :func:`default_devices`.
-        cpu_count: cores to share (default :func:`usable_cpus`).
+        workers: number of worker processes (>= 1); ignored when ``workers_per_device`` is given.
+        devices: devices to share out round-robin; default :func:`default_devices` (on a machine
+            without GPUs, ``["cpu"]``: the CPU counts as one device).
+        cpu_count: cores to share among all workers (default :func:`usable_cpus`).
         threads: torch threads per worker, instead of ``cpu_count // workers``.
+        workers_per_device: workers on each device; the plan then has
+            ``len(devices) * workers_per_device`` workers.
 
     Raises:
-        ValueError: on an empty list or a device string that is not ``cpu``, ``cuda[:k]`` or
-            ``mps``.
+        ValueError: on an empty list, a device string that is not ``cpu``, ``cuda[:k]`` or
+            ``mps``, or fewer than one worker (per device).
     """
-    if workers < 1:
-        raise ValueError(f"workers: need at least 1 worker, got {workers}")
     devices = list(devices) if devices is not None else default_devices()
     if not devices:
         raise ValueError("devices: the list is empty")
+    if workers_per_device is not None:
+        if workers_per_device < 1:
+            raise ValueError(f"workers_per_device: need at least 1, got {workers_per_device}")
+        workers = len(devices) * workers_per_device
+    if workers < 1:
+        raise ValueError(f"workers: need at least 1 worker, got {workers}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads: need at least 1 thread per worker, got {threads}")
     threads = threads or max(1, (cpu_count or usable_cpus()) // workers)

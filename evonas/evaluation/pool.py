@@ -30,6 +30,11 @@ A task config the workers cannot build is no per-job fault: :meth:`LocalPoolEval
 raises its :class:`~evonas.tasks.TaskError` (every job would fail the same way), and a worker that
 dies three times in a row before it is ready raises :class:`WorkerStartupError`.
 
+With a device memory capacity known (``device_memory`` given, or CUDA devices), dispatch is
+memory-aware: each job's peak memory is estimated from its shapes and the job goes only to a
+device it fits on, or fails at once as infeasible (see :mod:`evonas.evaluation.dispatch`).
+Otherwise the parent never imports torch.
+
 Workers ignore SIGINT (the parent decides when to stop), are daemonic (terminated when the parent
 exits) and exit on their own when the parent process disappears, so none is left orphaned.
 """
@@ -48,6 +53,14 @@ from multiprocess.connection import wait as wait_for_objects
 
 from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
 from evonas.evaluation.devices import WorkerDevice, patched_environ, plan_devices
+from evonas.evaluation.dispatch import (
+    Estimator,
+    MemoryDispatcher,
+    device_capacities,
+    memory_dispatch_wanted,
+    task_estimator,
+)
+from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, parse_bytes
 from evonas.evaluation.worker import worker_main
 from evonas.tasks.errors import TaskError
 
@@ -91,18 +104,30 @@ class LocalPoolEvaluator(Evaluator):
     Args:
         task_config: the ``task:`` mapping (JSON-able); each worker builds the task from it.
         space_config: the ``space:`` mapping (JSON-able).
-        workers: number of worker processes (the capacity).
+        workers: number of worker processes (the capacity); ignored when ``workers_per_device``
+            is given.
         timeout: seconds a job may run before its worker is killed (None: no limit).
         devices: devices shared out round-robin (default: every visible GPU, else CPU slots).
         threads_per_worker: torch threads of each worker (default: usable cores // workers).
         max_crashes: attempts a job gets when its worker dies or hangs, before quarantine.
         max_tasks_per_worker: evaluations after which a worker is replaced (None: never).
+        workers_per_device: start this many workers on each device (``workers`` becomes
+            ``len(devices) * workers_per_device``); None: ``workers`` round-robin.
+        device_memory: memory budget per device for the evaluations running on it together
+            (bytes, or a size such as ``"8GiB"``); None: the CUDA devices' own, and no
+            memory-aware dispatch on CPU.
+        memory_safety_factor: multiplies every memory estimate.
+        memory_estimator: a job's estimated peak memory in bytes, instead of estimating it from
+            the task (for tests and custom tasks); used only when dispatch is memory-aware.
     """
 
     def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
                  timeout: float | None = None, devices: list[str] | None = None,
                  threads_per_worker: int | None = None, max_crashes: int = 2,
-                 max_tasks_per_worker: int | None = None) -> None:
+                 max_tasks_per_worker: int | None = None, workers_per_device: int | None = None,
+                 device_memory: int | str | None = None,
+                 memory_safety_factor: float = DEFAULT_SAFETY_FACTOR,
+                 memory_estimator: Estimator | None = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout: must be positive seconds or None, got {timeout}")
         if max_crashes < 1:
@@ -122,11 +147,18 @@ class LocalPoolEvaluator(Evaluator):
         self._done: list[EvalResult] = []
         self._setup_error: Exception | None = None
         self._closed = False
-        plan = plan_devices(workers, devices, threads=threads_per_worker)
+        memory = None if device_memory is None else parse_bytes(device_memory)
+        plan = plan_devices(workers, devices, threads=threads_per_worker,
+                            workers_per_device=workers_per_device)
         self._slots = [_Slot(i, device) for i, device in enumerate(plan)]
+        self._memory: MemoryDispatcher | None = None
         try:
             for slot in self._slots:
                 self._start(slot)
+            labels = [slot.device.label for slot in self._slots]
+            if memory_dispatch_wanted(labels, memory):  # while the workers start
+                self._memory = self._memory_dispatcher(labels, memory, memory_safety_factor,
+                                                       memory_estimator)
         except BaseException:
             self.close()
             raise
@@ -138,6 +170,11 @@ class LocalPoolEvaluator(Evaluator):
             raise RuntimeError("submit: the evaluator is closed")
         if not isinstance(job, EvalJob):
             raise TypeError(f"submit: expected an EvalJob, got {type(job).__name__}")
+        if self._memory is not None:
+            error = self._memory.admit(job)
+            if error is not None:  # no device could ever hold it: no worker runs it
+                self._done.append(EvalResult.failed(job, error, "", 0.0))
+                return
         self._pending.append(job)
         self._dispatch()
 
@@ -170,6 +207,16 @@ class LocalPoolEvaluator(Evaluator):
     @property
     def capacity(self) -> int:
         return len(self._slots)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued in the parent, not yet given to a worker."""
+        return len(self._pending)
+
+    @property
+    def memory_aware(self) -> bool:
+        """Whether jobs are dispatched by their estimated memory (a capacity is known)."""
+        return self._memory is not None
 
     @property
     def worker_names(self) -> list[str]:
@@ -275,11 +322,8 @@ class LocalPoolEvaluator(Evaluator):
             if (self.max_tasks_per_worker is not None
                     and slot.tasks_done >= self.max_tasks_per_worker):
                 self._retire(slot)
-            if slot.retry is not None:
-                job, slot.retry = slot.retry, None
-            elif self._pending:
-                job = self._pending.popleft()
-            else:
+            job = self._next_job(slot)
+            if job is None:
                 continue
             try:
                 slot.conn.send(asdict(job))
@@ -293,6 +337,35 @@ class LocalPoolEvaluator(Evaluator):
             slot.job = job
             slot.dispatched_at = time.monotonic()
             slot.started_at = None
+
+    def _next_job(self, slot: _Slot) -> EvalJob | None:
+        """Take the job idle ``slot`` should start: its pinned retry, else the oldest pending
+        job (with memory-aware dispatch: one that fits the slot's device now), else None."""
+        if self._memory is None:
+            if slot.retry is not None:
+                job, slot.retry = slot.retry, None
+                return job
+            return self._pending.popleft() if self._pending else None
+        label = slot.device.label
+        running = [other.job for other in self._slots
+                   if other.job is not None and other.device.label == label]
+        if slot.retry is not None:
+            if not self._memory.fits(slot.retry, label, running):
+                return None  # it waits for memory on its own worker's device
+            job, slot.retry = slot.retry, None
+            return job
+        return self._memory.take(self._pending, label, running)
+
+    def _memory_dispatcher(self, labels: list[str], device_memory: int | None,
+                           safety_factor: float,
+                           estimator: Estimator | None) -> MemoryDispatcher:
+        """Build the memory-aware dispatcher (builds the task here, unless given an estimator)."""
+        resident = 0
+        if estimator is None:
+            estimator, resident = task_estimator(self.task_config, self.space_config,
+                                                 safety_factor)
+        capacities = device_capacities(labels, device_memory, resident)
+        return MemoryDispatcher(capacities, estimator, max_overtakes=len(labels))
 
     def _wait_seconds(self, now: float, deadline: float | None) -> float:
         """How long to block: until the deadline, the next job timeout, or the safety net."""
@@ -350,6 +423,8 @@ class LocalPoolEvaluator(Evaluator):
                     slot.started_at = None
                     slot.tasks_done += 1
                     _, spent = self._attempts.pop(result.individual_id, (0, 0.0))
+                    if self._memory is not None:
+                        self._memory.forget(result.individual_id)
                     result.seconds = round(result.seconds + spent, 4)
                     self._done.append(result)
 
@@ -395,6 +470,8 @@ class LocalPoolEvaluator(Evaluator):
                 slot.retry = job
             else:
                 error = f"quarantined after {crashes} crash{'es' if crashes > 1 else ''}: {reason}"
+                if self._memory is not None:
+                    self._memory.forget(job.individual_id)
                 self._done.append(EvalResult.failed(job, error, slot.name, spent))
         if slot.process.is_alive():
             _stop_process(slot.process, 0.0)
