@@ -144,11 +144,15 @@ def _evaluator_for(config: Config) -> Evaluator:
     """The evaluator for ``config``, after checking the task config here, in this process, so a
     bad task (a missing dataset file, an unknown column) is reported against the config file
     rather than from inside a worker."""
+    from evonas.strategies import strategy_class
     from evonas.tasks import TaskError, build_task
 
     try:
-        build_task(config.section("task"), config.space())
+        task = build_task(config.section("task"), config.space())
+        strategy_class(config.section("strategy")["name"]).check_task(task)
     except TaskError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
+    except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     ev = config.section("evaluator")
     return make_evaluator(config.section("task"), config.section("space"), ev["workers"],

@@ -89,6 +89,17 @@ _RANGES: dict[str, tuple[float, type]] = {
     "strategy.entropy_weight": (0, float),
     "strategy.init_range": (0, float),
     "strategy.failure_reward": (-math.inf, float),
+    "strategy.epochs": (1, int),
+    "strategy.lr": (0, float),
+    "strategy.lr_min": (0, float),
+    "strategy.momentum": (0, float),
+    "strategy.weight_decay": (0, float),
+    "strategy.grad_clip": (0, float),
+    "strategy.alpha_lr": (0, float),
+    "strategy.alpha_weight_decay": (0, float),
+    "strategy.derive_every": (1, int),
+    "strategy.collapse_fraction": (0, float),
+    "strategy.threads": (1, int),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament"),
                                         "evaluator.backend": ("local", "ray")}
@@ -370,6 +381,10 @@ def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None
         from evonas.strategies.reinforce import check_config as check_reinforce
 
         check_reinforce(cfg, label)
+    if cfg["name"] == "darts":
+        from evonas.strategies.darts import check_config as check_darts
+
+        check_darts(cfg, space, label)
     if cfg["name"] == "regularized_evolution" and cfg["sample"] > cfg["population"]:
         raise ConfigError(f"{label}: strategy.sample: must not exceed strategy.population "
                           f"({cfg['population']}), got {cfg['sample']}")
