@@ -130,7 +130,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"strategy: {status['strategy']}  task: {status['task']}")
     print(f"individuals: {status['individuals']}  evaluations: {status['evaluations']}"
           f"/{status['budget_evaluations']}  cached: {status['cached']}  "
-          f"failed: {status['failed']}  pending: {status['pending']}")
+          f"failed: {status['failed']}  pending: {status['pending']}  "
+          f"device-seconds: {status['device_seconds']:.1f}")
+    search = status.get("search")
+    if search:
+        collapse = search["skip_collapse_epoch"]
+        print(f"search: epoch {search['epoch']}, supernet {search['seconds']:.1f} s, skip "
+              f"collapse: {'no' if collapse is None else f'yes, from epoch {collapse}'}")
     best = status["best"]
     if best is None:
         print("best: none yet")

@@ -32,7 +32,7 @@ class RunCurve:
     Attributes:
         name: the run folder's name.
         path: the run folder.
-        strategy: ``strategy.name`` of its config (the group it is shown in).
+        strategy: the group it is shown in (:func:`strategy_label` of its strategy config).
         seed: the campaign seed.
         evaluations: ``1..N``, one entry per real evaluation.
         seconds: cumulative device-seconds after each evaluation.
@@ -86,6 +86,14 @@ def find_test_metric(metrics: dict[str, Any]) -> tuple[str | None, float | None]
     return name, float(metrics[name])
 
 
+def strategy_label(strategy: dict[str, Any]) -> str:
+    """The group a run is shown in: the strategy's name (DARTS with its order: ``darts-2nd``)."""
+    name = str(strategy.get("name", "?"))
+    if name == "darts":
+        return f"darts-{'2nd' if strategy.get('order') == 2 else '1st'}"
+    return name
+
+
 def load_curve(path: str | Path) -> RunCurve:
     """Read one run folder into a :class:`RunCurve`.
 
@@ -121,7 +129,7 @@ def load_curve(path: str | Path) -> RunCurve:
         test_metric, test_value = find_test_metric(rows[first].metrics)
     return RunCurve(
         name=path.name, path=str(path),
-        strategy=str(config.get("strategy", {}).get("name", "?")), seed=config.get("seed"),
+        strategy=strategy_label(config.get("strategy", {})), seed=config.get("seed"),
         evaluations=np.arange(1, len(rows) + 1), seconds=seconds, best=best,
         best_fitness=best_fitness, evaluations_to_best=evals_to_best,
         seconds_to_best=seconds_to_best, test_metric=test_metric, test_value=test_value)

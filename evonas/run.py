@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evonas.storage import JOURNAL_FILE, EvaluationRow, IndividualRow, Journal, JournalError
+from evonas.strategies.base import search_seconds
 from genomes import DAGGenome, genome_from_dict
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ class Run:
                 "id": best.id, "fitness": best.fitness, "metrics": best.metrics,
                 "genome": best.genome.describe()},
             "evaluations_to_target": self.evaluations_to_target(),
+            "search": self.search_summary(),
             "strategy": self.config.get("strategy", {}).get("name"),
             "task": self.config.get("task", {}).get("name"),
         }
@@ -213,6 +215,30 @@ class Run:
                 raise KeyError(f"{self.path}: no individual {id_}")
             rows.append(row.genome)
         return "\n".join(lineage.genome_diff(rows[0], rows[1], (f"#{a}", f"#{b}")))
+
+    def search_history(self) -> list[dict[str, Any]]:
+        """The search log of a strategy that trains to propose (DARTS): one entry per epoch.
+
+        Each entry is an epoch record of the operator (``epoch``, ``alphas``, ``lr``, losses and
+        accuracies of the supernet) plus ``individual`` (the id of the derived genome it led to),
+        ``skips`` and ``skip_collapse`` of that derivation. Empty for other strategies.
+        """
+        out = []
+        for ind_id, record in self._journal.search_records():
+            for epoch in record.get("history", []):
+                out.append({**epoch, "individual": ind_id, "skips": record.get("skips"),
+                            "skip_collapse": record.get("skip_collapse")})
+        return out
+
+    def search_summary(self) -> dict[str, Any] | None:
+        """Epochs, supernet seconds and the first collapsed epoch of a DARTS search, or None."""
+        records = self._journal.search_records()
+        if not records:
+            return None
+        collapsed = [r["epoch"] for _, r in records if r.get("skip_collapse")]
+        return {"epoch": records[-1][1].get("epoch"),
+                "seconds": round(sum(search_seconds(r) for _, r in records), 3),
+                "skip_collapse_epoch": collapsed[0] if collapsed else None}
 
     def evaluations_to_target(self, target: float | None = None) -> int | None:
         """Evaluations spent until the first individual (in birth order) reached ``target``.

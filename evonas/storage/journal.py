@@ -309,12 +309,19 @@ class Journal:
         for row in cursor:
             yield _evaluation(row)
 
-    def search_seconds(self) -> dict[int, float]:
-        """Individual id -> the ``search_seconds`` of its operator record, where it has one.
+    def search_records(self) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, operator record)`` of the individuals whose record has ``search_seconds``.
 
-        The device time a strategy spent proposing the individual (DARTS' supernet epochs), which
-        counts in the run's device-seconds besides the evaluations' own seconds.
+        The device time a strategy spent proposing them (DARTS' supernet epochs, whose records
+        also log the search), which counts in the run's device-seconds besides the evaluations'.
         """
+        cursor = self._conn.execute(
+            "SELECT id, operator FROM individuals "
+            "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
+        return [(row[0], json.loads(row[1])) for row in cursor]
+
+    def search_seconds(self) -> dict[int, float]:
+        """Individual id -> the ``search_seconds`` of its operator record, where it has one."""
         cursor = self._conn.execute(
             "SELECT id, json_extract(operator, '$.search_seconds') FROM individuals "
             "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")

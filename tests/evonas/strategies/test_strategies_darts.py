@@ -203,9 +203,23 @@ def test_campaign_counts_supernet_time_as_device_seconds(tmp_path: Path) -> None
                          if ev.status == "ok")
     status = run.status()
     assert status["device_seconds"] == pytest.approx(search + evaluation, abs=2e-3)
+    assert status["search"]["epoch"] == 2
+    assert status["search"]["seconds"] == pytest.approx(search, abs=2e-3)
+    collapsed = [ind.operator["epoch"] for ind in individuals if ind.operator["skip_collapse"]]
+    assert status["search"]["skip_collapse_epoch"] == (collapsed[0] if collapsed else None)
+    history = run.search_history()
+    assert [(h["epoch"], h["individual"]) for h in history] == [(1, 0), (2, 1)]
+    assert np.array(history[1]["alphas"]).shape == (6, len(NB201_OPS))
     curve = load_curve(run.path)
+    assert curve.strategy == "darts-1st"
     assert curve.total_seconds == pytest.approx(search + evaluation, abs=2e-3)
     assert all(0 <= ind.metrics["test_accuracy"] <= 1 for ind in individuals)
+
+
+def test_other_strategies_have_no_search_log(tmp_path: Path) -> None:
+    run = evonas.run(tabular_config(tmp_path, budget__evaluations=5))
+    assert run.status()["search"] is None and run.search_history() == []
+    assert run.status()["device_seconds"] == pytest.approx(0.0, abs=0.5)
 
 
 def test_device_seconds_budget_stops_the_search(tmp_path: Path) -> None:
