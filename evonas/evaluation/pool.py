@@ -44,14 +44,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import multiprocess
 from multiprocess.connection import wait as wait_for_objects
 
-from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
+from evonas.evaluation.base import EvalJob, EvalResult
 from evonas.evaluation.devices import WorkerDevice, patched_environ, plan_devices
 from evonas.evaluation.dispatch import (
     Estimator,
@@ -61,13 +60,12 @@ from evonas.evaluation.dispatch import (
     task_estimator,
 )
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, parse_bytes
+from evonas.evaluation.slots import SlotEvaluator
 from evonas.evaluation.worker import worker_main
 from evonas.tasks.errors import TaskError
 
 #: Seconds ``close()`` waits for idle workers to exit after the stop sentinel.
 CLOSE_GRACE_SECONDS = 5.0
-#: Longest single wait before the pool re-checks its workers (a safety net; deaths wake it).
-MAX_WAIT_SECONDS = 1.0
 #: A slot whose worker dies this many times in a row before becoming ready is given up.
 MAX_STARTUP_FAILURES = 3
 
@@ -98,7 +96,7 @@ class _Slot:
         return f"worker-{self.index} ({self.device.label})"
 
 
-class LocalPoolEvaluator(Evaluator):
+class LocalPoolEvaluator(SlotEvaluator):
     """Evaluate jobs in ``workers`` persistent spawned processes.
 
     Args:
@@ -121,6 +119,8 @@ class LocalPoolEvaluator(Evaluator):
             the task (for tests and custom tasks); used only when dispatch is memory-aware.
     """
 
+    slot_kind = "workers"
+
     def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
                  timeout: float | None = None, devices: list[str] | None = None,
                  threads_per_worker: int | None = None, max_crashes: int = 2,
@@ -135,6 +135,7 @@ class LocalPoolEvaluator(Evaluator):
         if max_tasks_per_worker is not None and max_tasks_per_worker < 1:
             raise ValueError(f"max_tasks_per_worker: must be 1 or more or None, "
                              f"got {max_tasks_per_worker}")
+        super().__init__()
         self.task_config = dict(task_config)
         self.space_config = dict(space_config)
         self.timeout = timeout
@@ -143,10 +144,6 @@ class LocalPoolEvaluator(Evaluator):
         self._attempts: dict[int, tuple[int, float]] = {}  # job id -> (crashes, seconds spent)
         self._retiring: list[tuple[Any, Any, float]] = []  # (process, pipe, kill deadline)
         self._ctx = multiprocess.get_context("spawn")
-        self._pending: deque[EvalJob] = deque()
-        self._done: list[EvalResult] = []
-        self._setup_error: Exception | None = None
-        self._closed = False
         memory = None if device_memory is None else parse_bytes(device_memory)
         plan = plan_devices(workers, devices, threads=threads_per_worker,
                             workers_per_device=workers_per_device)
@@ -164,49 +161,16 @@ class LocalPoolEvaluator(Evaluator):
             raise
 
     # ------------------------------------------------------------------ Evaluator API
-    def submit(self, job: EvalJob) -> None:
-        """Queue ``job``; it goes to the first free worker (at once if one is free)."""
-        if self._closed:
-            raise RuntimeError("submit: the evaluator is closed")
-        if not isinstance(job, EvalJob):
-            raise TypeError(f"submit: expected an EvalJob, got {type(job).__name__}")
+    def _admit(self, job: EvalJob) -> bool:
         if self._memory is not None:
             error = self._memory.admit(job)
             if error is not None:  # no device could ever hold it: no worker runs it
                 self._done.append(EvalResult.failed(job, error, "", 0.0))
-                return
-        self._pending.append(job)
-        self._dispatch()
+                return False
+        return True
 
-    def poll(self, timeout: float | None = None) -> list[EvalResult]:
-        """Wait up to ``timeout`` seconds (None: no limit) for results; return all available.
-
-        Raises:
-            TaskError: when a worker could not build the task from its config (every job would
-                fail the same way, so the pool stops the caller instead).
-            WorkerStartupError: when a worker fails to start for another reason.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._dispatch()
-            if self._done or not self.in_flight:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            self._wait(self._wait_seconds(now, deadline))
-            self._check_timeouts()
-        done, self._done = self._done, []
-        return done
-
-    @property
-    def in_flight(self) -> int:
-        busy = sum((slot.job is not None) + (slot.retry is not None) for slot in self._slots)
-        return len(self._pending) + busy + len(self._done)
-
-    @property
-    def capacity(self) -> int:
-        return len(self._slots)
+    def _busy(self) -> int:
+        return sum((slot.job is not None) + (slot.retry is not None) for slot in self._slots)
 
     @property
     def waiting(self) -> int:
@@ -227,26 +191,6 @@ class LocalPoolEvaluator(Evaluator):
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (they change when a worker is replaced)."""
         return [slot.process.pid for slot in self._slots]
-
-    def wait_until_ready(self, timeout: float | None = None) -> None:
-        """Block until every worker has built its task (data loaded, torch imported).
-
-        Results that finish meanwhile are kept for the next :meth:`poll`.
-
-        Raises:
-            TimeoutError: when ``timeout`` seconds pass first.
-            TaskError: when a worker could not build the task from its config.
-            WorkerStartupError: when a worker fails to start for another reason.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not all(slot.ready for slot in self._slots):
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                waiting = [slot.name for slot in self._slots if not slot.ready]
-                raise TimeoutError(f"workers not ready after {timeout}s: {waiting}")
-            self._wait(self._wait_seconds(now, deadline))
-            self._check_timeouts()
-            self._dispatch()
 
     def close(self) -> None:
         """Stop every worker: idle ones get a stop message, busy or starting ones are terminated.
@@ -280,12 +224,6 @@ class LocalPoolEvaluator(Evaluator):
             conn.close()
         self._retiring.clear()
         self._done.clear()
-
-    def __del__(self) -> None:
-        try:  # noqa: SIM105 (contextlib may already be torn down at interpreter exit)
-            self.close()
-        except Exception:  # noqa: BLE001 (never raise from a finaliser)
-            pass
 
     # ------------------------------------------------------------------ internals
     def _start(self, slot: _Slot) -> None:
@@ -367,15 +305,9 @@ class LocalPoolEvaluator(Evaluator):
         capacities = device_capacities(labels, device_memory, resident)
         return MemoryDispatcher(capacities, estimator, max_overtakes=len(labels))
 
-    def _wait_seconds(self, now: float, deadline: float | None) -> float:
-        """How long to block: until the deadline, the next job timeout, or the safety net."""
-        limits = [MAX_WAIT_SECONDS]
-        if deadline is not None:
-            limits.append(deadline - now)
-        if self.timeout is not None:
-            limits += [slot.started_at + self.timeout - now for slot in self._slots
-                       if slot.job is not None and slot.started_at is not None]
-        return max(0.0, min(limits))
+    def _job_start_times(self) -> list[float]:
+        return [slot.started_at for slot in self._slots
+                if slot.job is not None and slot.started_at is not None]
 
     def _wait(self, seconds: float) -> None:
         """Block up to ``seconds`` on every pipe and process sentinel; handle what is ready."""

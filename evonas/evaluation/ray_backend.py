@@ -29,18 +29,16 @@ import logging
 import math
 import sys
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from evonas.config import ConfigError
-from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
+from evonas.evaluation.base import EvalJob, EvalResult
 from evonas.evaluation.devices import usable_cpus
 from evonas.evaluation.pool import WorkerStartupError
+from evonas.evaluation.slots import SlotEvaluator
 from evonas.tasks.errors import TaskError
 
-#: Longest single :func:`ray.wait` before the evaluator re-checks timeouts.
-MAX_WAIT_SECONDS = 1.0
 #: A slot whose actor dies this many times in a row before it is ready is given up.
 MAX_STARTUP_FAILURES = 3
 #: Longest Ray death reason kept in a failed result.
@@ -126,7 +124,7 @@ class _Slot:
     dispatched_at: float = 0.0
 
 
-class RayEvaluator(Evaluator):
+class RayEvaluator(SlotEvaluator):
     """Evaluate jobs on ``workers`` Ray actors.
 
     If this process is already connected to Ray (``ray.is_initialized()``), that connection is
@@ -152,6 +150,8 @@ class RayEvaluator(Evaluator):
         ValueError: on a bad ``timeout``, resource or retry count.
     """
 
+    slot_kind = "actors"
+
     def __init__(self, task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
                  timeout: float | None = None, address: str | None = None,
                  num_cpus: float = 1.0, num_gpus: float = 0.0, max_retries: int = 1,
@@ -167,14 +167,11 @@ class RayEvaluator(Evaluator):
             raise ConfigError(f"evaluator.address: must be 'auto', 'ray://host:port' or null, "
                              f"got {address!r}")
         self._ray = ray = import_ray()
+        super().__init__()
         self.timeout = timeout
         self.num_cpus, self.num_gpus, self.max_retries = num_cpus, num_gpus, max_retries
-        self._closed = False
         self._owns_ray = False
-        self._pending: deque[EvalJob] = deque()
-        self._done: list[EvalResult] = []
         self._retries: dict[int, int] = {}
-        self._setup_error: Exception | None = None
         started = time.perf_counter()
         if not ray.is_initialized():
             options = {"log_to_driver": False, "logging_level": logging.WARNING,
@@ -208,44 +205,6 @@ class RayEvaluator(Evaluator):
             raise
 
     # ------------------------------------------------------------------ Evaluator API
-    def submit(self, job: EvalJob) -> None:
-        """Queue ``job``; it goes to the first free, ready actor (at once if there is one)."""
-        if self._closed:
-            raise RuntimeError("submit: the evaluator is closed")
-        if not isinstance(job, EvalJob):
-            raise TypeError(f"submit: expected an EvalJob, got {type(job).__name__}")
-        self._pending.append(job)
-        self._dispatch()
-
-    def poll(self, timeout: float | None = None) -> list[EvalResult]:
-        """Wait up to ``timeout`` seconds (None: no limit) for results; return all available.
-
-        Raises:
-            TaskError: when an actor could not build the task from its config.
-            WorkerStartupError: when an actor fails to start for another reason.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._dispatch()
-            if self._done or not self.in_flight:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            self._wait(self._wait_seconds(now, deadline))
-            self._check_timeouts()
-        done, self._done = self._done, []
-        return done
-
-    @property
-    def in_flight(self) -> int:
-        busy = sum(slot.job is not None for slot in self._slots)
-        return len(self._pending) + busy + len(self._done)
-
-    @property
-    def capacity(self) -> int:
-        return len(self._slots)
-
     @property
     def actors(self) -> list[Any]:
         """The current actor handles, one per slot (they change when an actor is replaced)."""
@@ -255,24 +214,6 @@ class RayEvaluator(Evaluator):
     def worker_names(self) -> list[str]:
         """Names of the actors, as results report them (the slot name until it is ready)."""
         return [slot.name for slot in self._slots]
-
-    def wait_until_ready(self, timeout: float | None = None) -> None:
-        """Block until every actor has built its task; results meanwhile wait for :meth:`poll`.
-
-        Raises:
-            TimeoutError: when ``timeout`` seconds pass first (e.g. the cluster lacks resources).
-            TaskError: when an actor could not build the task from its config.
-            WorkerStartupError: when an actor fails to start for another reason.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not all(slot.ready for slot in self._slots):
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                waiting = [slot.name for slot in self._slots if not slot.ready]
-                raise TimeoutError(f"actors not ready after {timeout}s: {waiting}")
-            self._wait(self._wait_seconds(now, deadline))
-            self._check_timeouts()
-            self._dispatch()
 
     def close(self) -> None:
         """Kill every actor (jobs in flight are dropped); shut Ray down if this evaluator
@@ -291,12 +232,6 @@ class RayEvaluator(Evaluator):
         if self._owns_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()
-
-    def __del__(self) -> None:
-        try:  # noqa: SIM105 (contextlib may already be torn down at interpreter exit)
-            self.close()
-        except Exception:  # noqa: BLE001 (never raise from a finaliser)
-            pass
 
     # ------------------------------------------------------------------ internals
     def _start(self, slot: _Slot) -> None:
@@ -319,15 +254,6 @@ class RayEvaluator(Evaluator):
             slot.job = job
             slot.ref = slot.actor.evaluate.remote(asdict(job))
             slot.dispatched_at = time.monotonic()
-
-    def _wait_seconds(self, now: float, deadline: float | None) -> float:
-        limits = [MAX_WAIT_SECONDS]
-        if deadline is not None:
-            limits.append(deadline - now)
-        if self.timeout is not None:
-            limits += [slot.dispatched_at + self.timeout - now for slot in self._slots
-                       if slot.job is not None]
-        return max(0.0, min(limits))
 
     def _wait(self, seconds: float) -> None:
         """Block up to ``seconds`` for any actor call to finish; handle every finished one."""
