@@ -13,6 +13,7 @@ from torch.func import functional_call
 
 import evonas
 import evonas.strategies.darts as darts_module
+from evonas.cli import main
 from evonas.compare import load_curve
 from evonas.compiler.supernet import NB201_EDGES, MixedOp, Supernet, derive_genome
 from evonas.config import ConfigError, validate
@@ -192,7 +193,8 @@ def test_a_task_without_data_is_rejected_before_any_run_folder(tmp_path: Path) -
 
 
 # --------------------------------------------------------------------------- campaigns
-def test_campaign_counts_supernet_time_as_device_seconds(tmp_path: Path) -> None:
+def test_campaign_counts_supernet_time_as_device_seconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = evonas.run(darts_config(tmp_path))
     individuals = run.individuals()
     assert [ind.operator["epoch"] for ind in individuals] == [1, 2]
@@ -212,6 +214,9 @@ def test_campaign_counts_supernet_time_as_device_seconds(tmp_path: Path) -> None
     assert np.array(history[1]["alphas"]).shape == (6, len(NB201_OPS))
     curve = load_curve(run.path)
     assert curve.strategy == "darts-1st"
+    capsys.readouterr()
+    assert main(["status", str(run.path)]) == 0
+    assert "search: epoch 2, supernet " in capsys.readouterr().out
     assert curve.total_seconds == pytest.approx(search + evaluation, abs=2e-3)
     assert all(0 <= ind.metrics["test_accuracy"] <= 1 for ind in individuals)
 
