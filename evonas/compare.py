@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -210,8 +209,10 @@ def _band(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, 25th and 75th percentiles over runs of step functions ``(x, best)`` at ``grid``.
 
-    A run contributes from its first point on; past its last point its final best holds (a run
-    that stopped early keeps what it found). Before any run has a value the result is NaN.
+    Past its last point a run's final best holds (a run that stopped early keeps what it found).
+    The statistics start where every run has a value (before that, NaN): averaging only the runs
+    that have started would let the mean fall when a slower run joins. Runs without a success are
+    left out.
     """
     samples = np.full((len(curves), len(grid)), np.nan)
     for i, (x, y) in enumerate(curves):
@@ -220,10 +221,11 @@ def _band(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray
         index = np.searchsorted(x, grid, side="right") - 1
         inside = index >= 0
         samples[i, inside] = y[index[inside]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        return (np.nanmean(samples, axis=0), np.nanpercentile(samples, 25, axis=0),
-                np.nanpercentile(samples, 75, axis=0))
+    samples = samples[~np.all(np.isnan(samples), axis=1)]
+    if not len(samples):
+        return (np.full(len(grid), np.nan),) * 3
+    return (np.mean(samples, axis=0), np.percentile(samples, 25, axis=0),
+            np.percentile(samples, 75, axis=0))
 
 
 def plot_comparison(curves: Sequence[RunCurve], out: str | Path) -> Path:
@@ -269,7 +271,7 @@ def plot_comparison(curves: Sequence[RunCurve], out: str | Path) -> Path:
         ax_eval.set_ylim(min(floor) - margin, top + margin)
     ax_eval.set_xlabel("evaluations")
     ax_eval.set_ylabel("best fitness so far")
-    ax_time.set_xlabel("device-seconds (sum of evaluation seconds)")
+    ax_time.set_xlabel("device-seconds (evaluations + search, e.g. DARTS' supernet)")
     if max_seconds <= 0:
         ax_time.text(0.5, 0.5, "no device time recorded", ha="center", va="center",
                      transform=ax_time.transAxes)
