@@ -32,9 +32,10 @@ cover them; raise it when evaluations still run out of memory (they are then ret
 see :mod:`evonas.evaluation.execute`).
 
 Importing this module does not import torch; :func:`estimate_peak_memory` does, on first use. It
-takes about 0.1 s for a full NAS-Bench-201 network on one CPU core, and 10-50 ms for small free
+takes 0.1-0.25 s for a full NAS-Bench-201 network on one CPU core, and 10-70 ms for small
 networks: building the modules and tracing them dominate, while ``meta`` tensors cost nothing per
-element, so batch size and image size do not change the time. The pool caches it per architecture.
+element, so batch size and image size do not change the time (`bench/memory_estimate.py`). The
+pool caches it per architecture.
 """
 
 from __future__ import annotations
