@@ -136,7 +136,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if search:
         collapse = search["skip_collapse_epoch"]
         print(f"search: epoch {search['epoch']}, supernet {search['seconds']:.1f} s, skip "
-              f"collapse: {'no' if collapse is None else f'yes, from epoch {collapse}'}")
+              f"collapse: {'no' if collapse is None else f'yes, from epoch {collapse}'}"
+              f"{'  (the supernet diverged: search ended)' if search['diverged'] else ''}")
     best = status["best"]
     if best is None:
         print("best: none yet")

@@ -24,7 +24,9 @@ The candidate's operator record is the search log, and goes to the journal with 
 
 ``alphas`` are the raw parameters after the epoch (rows: edges in NAS-Bench-201 order; columns:
 the space's ops). ``skip_collapse`` flags the failure mode NAS-Bench-201 reports for DARTS: more
-than ``collapse_fraction`` of the derived cell's edges are ``skip_connect``.
+than ``collapse_fraction`` of the derived cell's edges are ``skip_connect``. Should the supernet's
+loss diverge (NaN), the search ends there: the last candidate is derived from the alphas its
+epoch started with and its record says ``"diverged": true``.
 ``search_seconds`` is the wall time of the supernet epochs (on ``device``); the campaign adds it
 to the run's device-seconds, so budgets and ``evonas compare`` count supernet training.
 
@@ -152,6 +154,7 @@ class DARTS(Strategy):
             else device
         self.threads = threads
         self.epoch = 0  # epochs trained so far
+        self.diverged = False  # the supernet's loss became NaN or infinite: the search ended
         self.last_told: int | None = None
         self._data: tuple[torch.Tensor, ...] | None = None
         self.net: Supernet | None = None
@@ -196,7 +199,7 @@ class DARTS(Strategy):
     # ----------------------------------------------------------------- contract
     @property
     def done(self) -> bool:
-        return self.epoch >= self.epochs
+        return self.epoch >= self.epochs or self.diverged
 
     def ask(self, n: int) -> list[Candidate]:
         if self.done or n < 1:
@@ -220,6 +223,8 @@ class DARTS(Strategy):
                   "search_seconds": round(seconds, 4), "skips": skips,
                   "skip_collapse": skips > self.collapse_fraction * len(genome.edges),
                   "history": history}
+        if self.diverged:
+            record["diverged"] = True
         parents = () if self.last_told is None else (self.last_told,)
         return [Candidate(genome, parents, record, generation=self.epoch)]
 
@@ -238,6 +243,7 @@ class DARTS(Strategy):
         train_order = torch.from_numpy(self.rng.permutation(len(x_train))).to(x_train.device)
         val_order = torch.from_numpy(self.rng.permutation(len(x_val))).to(x_val.device)
         loss_fn = nn.CrossEntropyLoss()
+        start_alphas = self.alphas.detach().clone()
         self.net.train()
         totals = torch.zeros(4, device=x_train.device)  # train loss, correct, val loss, correct
         n_train = n_val = 0
@@ -273,12 +279,16 @@ class DARTS(Strategy):
                     (val_logits.detach().argmax(1) == yv).sum().float()])
             n_train += len(yt)
             n_val += len(yv)
-        if not torch.isfinite(totals).all():
-            raise FloatingPointError(f"darts: the supernet's loss diverged in epoch "
-                                     f"{self.epoch + 1} (lower strategy.lr?)")
+        self.epoch += 1
+        if not (torch.isfinite(totals).all() and torch.isfinite(self.alphas).all()):
+            # the search cannot go on: derive from the alphas the epoch started with, and stop
+            with torch.no_grad():
+                self.alphas.copy_(start_alphas)
+            self.diverged = True
+            return {"epoch": self.epoch, "lr": round(lr, 6), "diverged": True,
+                    "alphas": [[round(v, 6) for v in row] for row in self.alphas.tolist()]}
         train_loss, train_correct, val_loss, val_correct = totals.tolist()
         n_train, n_val = max(n_train, 1), max(n_val, 1)
-        self.epoch += 1
         return {"epoch": self.epoch, "lr": round(lr, 6),
                 "alphas": [[round(v, 6) for v in row] for row in self.alphas.tolist()],
                 "train_loss": round(train_loss / n_train, 5),
@@ -338,7 +348,7 @@ class DARTS(Strategy):
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(epoch=self.epoch, last_told=self.last_told)
+        state.update(epoch=self.epoch, last_told=self.last_told, diverged=self.diverged)
         if self.net is not None:
             state.update(weights=encode_module(self.net), alphas=encode_tensor(self.alphas),
                          w_optimizer=encode_optimizer_state(self.w_optimizer),
@@ -349,6 +359,7 @@ class DARTS(Strategy):
         super().load_state_dict(state)
         self.epoch = state["epoch"]
         self.last_told = state["last_told"]
+        self.diverged = state.get("diverged", False)
         if "weights" in state:
             if self.net is None:
                 raise RuntimeError("darts: bind_task() must be called before load_state_dict()")

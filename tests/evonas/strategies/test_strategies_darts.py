@@ -155,6 +155,17 @@ def test_skip_collapse_is_flagged() -> None:
     assert fine["skip_collapse"] is (fine["skips"] > 3)
 
 
+def test_a_diverging_supernet_ends_the_search_with_a_record() -> None:
+    strategy = bound_darts(epochs=5, lr=1e12, lr_min=1e12, grad_clip=1e12)
+    candidates = []
+    while not strategy.done:
+        candidates += strategy.ask(1)
+    last = candidates[-1].operator
+    assert last["diverged"] is True and last["history"][-1]["diverged"] is True
+    assert torch.isfinite(strategy.alphas).all()
+    assert strategy.ask(1) == []
+
+
 def test_state_round_trip_through_json_continues_identically() -> None:
     original = bound_darts(seed=3, epochs=3)
     original.ask(1)
