@@ -205,10 +205,10 @@ def test_close_stops_every_worker():
 PARENT = """
 import sys, time
 from evonas.evaluation import LocalPoolEvaluator
-pool = LocalPoolEvaluator({"name": "tabular"}, {"name": "nb201"}, workers=1)
-pool.wait_until_ready(120)
-print(" ".join(map(str, pool.worker_pids)), flush=True)
-time.sleep(120)
+with LocalPoolEvaluator({"name": "tabular"}, {"name": "nb201"}, workers=1) as pool:
+    pool.wait_until_ready(120)
+    print(" ".join(map(str, pool.worker_pids)), flush=True)
+    time.sleep(120)
 """
 
 
@@ -229,7 +229,7 @@ def test_no_worker_outlives_an_interrupted_or_killed_parent(sig):
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 1 and all(_alive(p) for p in pids)
         os.kill(parent.pid, sig)
-        parent.wait(timeout=30)
+        parent.wait(timeout=60)
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
