@@ -3,8 +3,8 @@
 Each run is read from its journal. Only real evaluations count (``ok`` and ``failed``; a ``cached``
 copy costs nothing), in birth order; device-seconds are the running sum of their ``seconds`` plus
 the search time strategies record (DARTS' supernet training, ``search_seconds``), counted at the
-first evaluation born after it.
-Runs are grouped by strategy name, so several seeds of one strategy show as a mean and a spread.
+evaluation of the individual it proposed (or the next evaluation, when that one was a cache hit).
+Runs are grouped by strategy (:func:`strategy_label`), so several seeds show as a mean and a spread.
 
 ``evonas compare RUN [RUN ...]`` (see :mod:`evonas.cli_compare`) prints :func:`format_table` of
 :func:`compare_runs` and writes :func:`plot_comparison`'s PNG.
