@@ -202,8 +202,11 @@ def test_close_stops_every_worker():
         ev.submit(job(1, ARCHS[0]))
 
 
+# A test run started in the background by a non-interactive shell inherits SIGINT ignored;
+# Python keeps an inherited SIG_IGN, so the parent restores the usual KeyboardInterrupt first.
 PARENT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from evonas.evaluation import LocalPoolEvaluator
 with LocalPoolEvaluator({"name": "tabular"}, {"name": "nb201"}, workers=1) as pool:
     pool.wait_until_ready(120)
