@@ -231,8 +231,8 @@ class Run:
         return out
 
     def search_summary(self) -> dict[str, Any] | None:
-        """Epochs, supernet seconds, the first collapsed epoch and whether the supernet diverged,
-        for a DARTS search; None for other strategies."""
+        """Epochs, supernet seconds, the first collapsed epoch, whether the supernet diverged and
+        the op names of the alphas' columns, for a DARTS search; None for other strategies."""
         records = self._journal.search_records()
         if not records:
             return None
@@ -240,7 +240,8 @@ class Run:
         return {"epoch": records[-1][1].get("epoch"),
                 "seconds": round(sum(search_seconds(r) for _, r in records), 3),
                 "skip_collapse_epoch": collapsed[0] if collapsed else None,
-                "diverged": any(r.get("diverged") for _, r in records)}
+                "diverged": any(r.get("diverged") for _, r in records),
+                "ops": records[-1][1].get("ops")}
 
     def evaluations_to_target(self, target: float | None = None) -> int | None:
         """Evaluations spent until the first individual (in birth order) reached ``target``.

@@ -135,6 +135,25 @@ def _failures_section(journal: Journal) -> str:
     return body
 
 
+def _search_section(run: Run, ops: list[str] | None) -> str:
+    """A differentiable search's log (DARTS): the alphas per epoch and the derivations."""
+    from evonas.compiler.supernet import NB201_EDGES
+
+    history = run.search_history()
+    body = ""
+    if ops:
+        body += h.figure("fig-alphas", figures.alphas_figure(history, ops, NB201_EDGES),
+                         "Architecture weights per epoch",
+                         "The softmax of each edge's architecture parameters; the derived cell "
+                         "takes each edge's largest weight, none excluded.")
+    rows = [[e["epoch"], _fmt(e.get("train_accuracy")), _fmt(e.get("val_accuracy")),
+             f"#{e['individual']}", e.get("skips"),
+             "diverged" if e.get("diverged") else ("yes" if e.get("skip_collapse") else "no")]
+            for e in history]
+    return body + h.table(["epoch", "supernet train acc", "supernet val acc", "derived",
+                           "skip edges", "collapse"], rows, "search-epochs", numeric=(0, 1, 2, 4))
+
+
 def build_report(run: Run, objectives: list[Objective] | None = None, windows: int = 10) -> str:
     """The report of ``run`` as one HTML document.
 
@@ -182,6 +201,10 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
             "fig-progress", figures.progress_figure(everyone), "Fitness over time",
             "Every individual's fitness by birth order; the red steps are the best so far.")))
         sections.append(h.section("pareto", "Pareto front", _pareto_section(journal, objectives)))
+        search = run.search_summary()
+        if search is not None:
+            sections.append(h.section("search", "Differentiable search",
+                                      _search_section(run, search["ops"])))
         sections.append(h.section("best-genome", "Best genome", best_body))
         sections.append(h.section("ancestry", "Ancestry of the best", ancestry_body))
         stats = lineage.operator_stats(journal, windows)

@@ -190,6 +190,34 @@ def operators_figure(stats: OperatorStats) -> bytes:
     return _png(fig)
 
 
+def alphas_figure(history: Sequence[dict], ops: Sequence[str],
+                  edges: Sequence[tuple[int, int]]) -> bytes:
+    """A differentiable search's architecture weights over epochs: one panel per cell edge, one
+    line per op (the softmax of the edge's alphas)."""
+    epochs = [h["epoch"] for h in history]
+    weights = np.array([h["alphas"] for h in history], dtype=float)  # (epochs, edges, ops)
+    weights = np.exp(weights - weights.max(axis=2, keepdims=True))
+    weights /= weights.sum(axis=2, keepdims=True)
+    columns = min(3, len(edges))
+    rows = -(-len(edges) // columns)
+    fig = Figure(figsize=(4 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
+    palette = colours(ops)
+    for index, (src, dst) in enumerate(edges):
+        ax = axes[index]
+        for k, name in enumerate(ops):
+            ax.plot(epochs, weights[:, index, k], color=palette[name], label=name)
+        ax.set_title(f"edge {src} -> {dst}", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(edges):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("softmax(alpha)")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Architecture weights per epoch")
+    fig.tight_layout()
+    return _png(fig)
+
+
 def diversity_figure(rows: Sequence[DiversityRow]) -> bytes:
     """Distinct and new canonical hashes per group, and the mean genome distance."""
     fig = Figure(figsize=(10, 4.2))

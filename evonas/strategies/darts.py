@@ -18,12 +18,12 @@ recipe) is comparable. A derived genome that did not change is a cache hit and c
 
 The candidate's operator record is the search log, and goes to the journal with the individual::
 
-    {"op": "darts", "order": 1, "epoch": 5, "search_seconds": 12.3, "skips": 2,
+    {"op": "darts", "order": 1, "epoch": 5, "ops": [...], "search_seconds": 12.3, "skips": 2,
      "skip_collapse": false, "history": [{"epoch": 5, "alphas": [[...], ...], "lr": 0.02,
      "train_loss": 0.41, "train_accuracy": 0.88, "val_loss": 0.52, "val_accuracy": 0.84}]}
 
 ``alphas`` are the raw parameters after the epoch (rows: edges in NAS-Bench-201 order; columns:
-the space's ops). ``skip_collapse`` flags the failure mode NAS-Bench-201 reports for DARTS: more
+``ops``). ``skip_collapse`` flags the failure mode NAS-Bench-201 reports for DARTS: more
 than ``collapse_fraction`` of the derived cell's edges are ``skip_connect``. Should the supernet's
 loss diverge (NaN), the search ends there: the last candidate is derived from the alphas its
 epoch started with and its record says ``"diverged": true``.
@@ -220,7 +220,7 @@ class DARTS(Strategy):
         genome = derive_genome(self.alphas, self.net.ops)
         skips = sum(e.op == "skip_connect" for e in genome.edges)
         record = {"op": "darts", "order": self.order, "epoch": self.epoch,
-                  "search_seconds": round(seconds, 4), "skips": skips,
+                  "ops": list(self.net.ops), "search_seconds": round(seconds, 4), "skips": skips,
                   "skip_collapse": skips > self.collapse_fraction * len(genome.edges),
                   "history": history}
         if self.diverged:

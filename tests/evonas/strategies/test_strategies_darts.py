@@ -245,3 +245,17 @@ def test_device_seconds_budget_stops_the_search(tmp_path: Path) -> None:
     status = run.status()
     assert status["individuals"] == 1  # the first epoch alone spends the budget
     assert status["state"] == "completed" and status["device_seconds"] >= 0.5
+
+
+def test_report_shows_the_search(tmp_path: Path) -> None:
+    from evonas.report import write_report
+    from tests.evonas.report.report_page import ReportPage, png_of
+
+    run = evonas.run(darts_config(tmp_path))
+    text = write_report(run).read_text()
+    page = ReportPage(text)
+    width, height = png_of(page.figures["fig-alphas"]).size
+    assert width > 600 and height > 300  # six edge panels
+    assert "search-epochs" in page.tables
+    assert "<td>#1</td>" in text  # epoch 2's derived individual
+    assert page.external == []
