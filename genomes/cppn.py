@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from genomes.errors import GenomeError
+from genomes.jsonform import check_json_header, dataclass_to_dict, parse_json
 
 CPPN_JSON_VERSION = 1
 
@@ -410,16 +411,8 @@ class CPPNGenome:
         Raises:
             GenomeError: naming the field at fault.
         """
-        if not isinstance(data, dict):
-            raise GenomeError(f"genome: expected a JSON object, got {type(data).__name__}")
-        if data.get("kind") != "cppn":
-            raise GenomeError(f"kind: expected 'cppn', got {data.get('kind')!r}")
-        if data.get("version") != CPPN_JSON_VERSION:
-            raise GenomeError(f"version: this code reads CPPN genome version "
-                              f"{CPPN_JSON_VERSION}, got {data.get('version')!r}")
-        for key in ("num_inputs", "num_outputs", "nodes", "connections"):
-            if key not in data:
-                raise GenomeError(f"{key}: missing")
+        check_json_header(data, "cppn", "CPPN", CPPN_JSON_VERSION,
+                          ("num_inputs", "num_outputs", "nodes", "connections"))
         for key in ("num_inputs", "num_outputs"):
             if not _is_int(data[key]):
                 raise GenomeError(f"{key}: must be an integer, got {data[key]!r}")
@@ -447,13 +440,7 @@ class CPPNGenome:
 
     @classmethod
     def from_json(cls, text: str) -> CPPNGenome:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenomeError(f"genome: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        except (UnicodeDecodeError, RecursionError) as exc:
-            raise GenomeError(f"genome: not valid JSON ({type(exc).__name__})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text))
 
     def describe(self) -> str:
         """A short human-readable form: sizes, then nodes and enabled connections."""
@@ -671,11 +658,7 @@ class NEATSpace:
         genome.__dict__["_valid_in"] = self
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return dataclass_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NEATSpace:

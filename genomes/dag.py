@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genomes.errors import GenomeError
+from genomes.jsonform import check_json_header, parse_json
 from genomes.space import IDENTITY_OPS, WIDTH_PRESERVING_OPS, ZERO_OPS
 
 DAG_JSON_VERSION = 1
@@ -216,17 +217,7 @@ class DAGGenome:
         Raises:
             GenomeError: naming the field at fault.
         """
-        if not isinstance(data, dict):
-            raise GenomeError(f"genome: expected a JSON object, got {type(data).__name__}")
-        if data.get("kind") != "dag":
-            raise GenomeError(f"kind: expected 'dag', got {data.get('kind')!r}")
-        version = data.get("version")
-        if version != DAG_JSON_VERSION:
-            raise GenomeError(f"version: this code reads DAG genome version {DAG_JSON_VERSION}, "
-                              f"got {version!r}")
-        for key in ("space", "num_nodes", "edges"):
-            if key not in data:
-                raise GenomeError(f"{key}: missing")
+        check_json_header(data, "dag", "DAG", DAG_JSON_VERSION, ("space", "num_nodes", "edges"))
         if not isinstance(data["space"], str):
             raise GenomeError(f"space: must be a string, got {data['space']!r}")
         if not isinstance(data["num_nodes"], int) or isinstance(data["num_nodes"], bool):
@@ -248,13 +239,7 @@ class DAGGenome:
 
     @classmethod
     def from_json(cls, text: str) -> DAGGenome:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GenomeError(f"genome: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        except (UnicodeDecodeError, RecursionError) as exc:  # undecodable bytes, absurd nesting
-            raise GenomeError(f"genome: not valid JSON ({type(exc).__name__})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text))
 
     # ----------------------------------------------------------------- NB201 notation
     @classmethod

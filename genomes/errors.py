@@ -3,3 +3,4 @@
 
 class GenomeError(ValueError):
     """A genome (or its JSON form) breaks an invariant. The message names the field at fault."""
+

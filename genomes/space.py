@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from genomes.errors import GenomeError
+from genomes.jsonform import dataclass_to_dict
 
 if TYPE_CHECKING:
     from genomes.dag import DAGGenome
@@ -164,11 +165,7 @@ class FreeSpace:
             raise GenomeError("edges: no path from the input node to the output node")
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return dataclass_to_dict(self)
 
 
 SearchSpace = NB201Space | FreeSpace

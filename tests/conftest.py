@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.campaigns import with_changes
+
 REPO = Path(__file__).resolve().parent.parent
 NB201_TABLE = REPO / "evonas" / "data" / "nb201_cifar10.csv"
 
@@ -23,13 +25,7 @@ def tabular_config(tmp_path: Path, **changes: object) -> dict:
         "budget": {"evaluations": 40},
         "campaign": {"progress": False, "checkpoint_every": 7},
     }
-    for key, value in changes.items():
-        node = config
-        parts = key.split("__")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return config
+    return with_changes(config, changes)
 
 
 @pytest.fixture

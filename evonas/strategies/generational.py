@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from deap import algorithms, base, tools
 
-from evonas.strategies.base import Candidate, Evaluated
+from evonas.strategies.base import Candidate
 from evonas.strategies.deap_bridge import Member, deap_random
 from evonas.strategies.generations import GenerationalStrategy
 from genomes import SearchSpace
@@ -42,6 +42,7 @@ class GenerationalEvolution(GenerationalStrategy):
     """
 
     name = "generational"
+    member_lists = ("population",)
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
                  offspring: int = 20, cxpb: float = 0.3, mutpb: float = 0.7,
@@ -97,14 +98,6 @@ class GenerationalEvolution(GenerationalStrategy):
                                      self.generation))
         return out
 
-    def _member(self, result: Evaluated) -> Member:
-        member = Member(result.genome, result.id)
-        member.set_fitness(result.fitness)
-        return member
-
-    def _member_from_dict(self, data: dict[str, Any]) -> Member:
-        return Member.from_dict(data)
-
     def _close_generation(self) -> None:
         if self.generation == 0:
             self.population = list(self._told)
@@ -113,18 +106,6 @@ class GenerationalEvolution(GenerationalStrategy):
                 self.population = self._toolbox.select(self.population + self._told, self.mu)
         self._told = []
         self.generation += 1
-
-    # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(
-            population=[m.to_dict() for m in self.population],
-        )
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.population = [Member.from_dict(m) for m in state["population"]]
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation}

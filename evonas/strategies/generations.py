@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.deap_bridge import Member
 from genomes import SearchSpace
 
 
@@ -39,13 +40,16 @@ class GenerationalStrategy(Strategy):
     def _breed(self) -> list[Candidate]:
         """The candidates of generation ``self.generation``."""
 
-    @abc.abstractmethod
     def _member(self, result: Evaluated) -> Any:
-        """A told result as a member of this strategy's population."""
+        """A told result as a member of this strategy's population (default: a DEAP
+        :class:`~evonas.strategies.deap_bridge.Member`)."""
+        member = Member(result.genome, result.id)
+        member.set_fitness(result.fitness)
+        return member
 
-    @abc.abstractmethod
     def _member_from_dict(self, data: dict[str, Any]) -> Any:
         """Rebuild a member from its ``to_dict()`` form."""
+        return Member.from_dict(data)
 
     @abc.abstractmethod
     def _close_generation(self) -> None:
@@ -68,10 +72,15 @@ class GenerationalStrategy(Strategy):
         if self._waiting == 0 and not self._queue and self._told:
             self._close_generation()
 
+    #: Attributes holding lists of members (the population...), saved and restored with them.
+    member_lists: tuple[str, ...] = ()
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(generation=self.generation, told=[m.to_dict() for m in self._told],
                      queue=[c.to_dict() for c in self._queue], waiting=self._waiting)
+        for name in self.member_lists:
+            state[name] = [m.to_dict() for m in getattr(self, name)]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -80,3 +89,5 @@ class GenerationalStrategy(Strategy):
         self._told = [self._member_from_dict(m) for m in state["told"]]
         self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
+        for name in self.member_lists:
+            setattr(self, name, [self._member_from_dict(m) for m in state[name]])

@@ -128,6 +128,7 @@ class NEAT(GenerationalStrategy):
     """
 
     name = "neat"
+    member_lists = ("members",)
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 150,
                  c1: float = 1.0, c2: float = 1.0, c3: float = 0.4,
@@ -181,12 +182,7 @@ class NEAT(GenerationalStrategy):
         if not isinstance(result.genome, CPPNGenome):
             raise GenomeError(f"individual {result.id}: the neat strategy was told a "
                               f"{type(result.genome).__name__}")
-        member = Member(result.genome, result.id)
-        member.set_fitness(result.fitness)
-        return member
-
-    def _member_from_dict(self, data: dict[str, Any]) -> Member:
-        return Member.from_dict(data)
+        return super()._member(result)
 
     # ----------------------------------------------------------------- generation end
     def _close_generation(self) -> None:
@@ -325,7 +321,6 @@ class NEAT(GenerationalStrategy):
             tracker=self.tracker.to_dict(),
             species=[s.to_dict() for s in self.species],
             next_species_id=self.next_species_id,
-            members=[m.to_dict() for m in self.members],
         )
         return state
 
@@ -335,7 +330,6 @@ class NEAT(GenerationalStrategy):
         self.tracker = InnovationTracker.from_dict(state["tracker"])
         self.species = [Species.from_dict(s) for s in state["species"]]
         self.next_species_id = state["next_species_id"]
-        self.members = [Member.from_dict(m) for m in state["members"]]
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation, "species": len(self.species),

@@ -234,6 +234,7 @@ class NSGA2(GenerationalStrategy):
     """
 
     name = "nsga2"
+    member_lists = ("population",)
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
                  objectives: list[dict[str, str]] | None = None,
@@ -294,18 +295,6 @@ class NSGA2(GenerationalStrategy):
         self.population = rank_population(self.population + self._told, self.mu)
         self._told = []
         self.generation += 1
-
-    # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state.update(
-            population=[m.to_dict() for m in self.population],
-        )
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.population = [MOMember.from_dict(m, self.signs) for m in state["population"]]
 
     def summary(self) -> dict[str, Any]:
         first = tools.sortNondominated([m for m in self.population if not m.failed],

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from evonas.storage import JOURNAL_FILE
+from tests.campaigns import journal_rows
 from tests.conftest import tabular_config
-from tests.evonas.campaign.test_campaign_tabular import journal_rows
 
 KILLS = 10
 #: Strategy -> changes to the tabular campaign config.
@@ -40,7 +40,7 @@ def outcome_rows(run_dir: Path) -> list[tuple]:
     def strip(record: dict) -> dict:
         return {k: v for k, v in record.items() if k not in TIMING_FIELDS}
 
-    return [(*row[:4], strip(row[4]), *row[5:7], strip(row[7]), row[8])
+    return [(*row[:4], strip(row[4]), *row[5:8], strip(row[8]), row[9])
             for row in journal_rows(run_dir)]
 
 

@@ -8,21 +8,12 @@ from pathlib import Path
 import pytest
 
 import evonas
-from evonas.storage import JOURNAL_FILE, Journal
 from genomes import DAGGenome
+from tests.campaigns import interrupted_equals_uninterrupted, journal_rows
 from tests.conftest import NB201_TABLE, tabular_config
 
 TABLE = {row["arch"]: float(row["cifar10_test_acc"])
          for row in csv.DictReader(NB201_TABLE.open())}
-
-
-def journal_rows(run_dir: Path) -> list[tuple]:
-    """The deterministic content of a journal: genomes, parents, operators, metrics, order."""
-    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
-        evals = {e.individual_id: e for e in journal.evaluations()}
-        return [(i.id, i.hash, i.genome, i.parents, i.operator, evals[i.id].status,
-                 evals[i.id].fitness, evals[i.id].metrics, evals[i.id].source_id)
-                for i in journal.individuals()]
 
 
 def test_regularized_evolution_records_every_individual(tmp_path: Path) -> None:
@@ -98,35 +89,8 @@ def test_best_is_consistent_with_table(tmp_path: Path) -> None:
 
 def test_resume_after_abrupt_stop_reproduces_the_journal(tmp_path: Path) -> None:
     """Kill the loop mid-campaign (simulated), resume, and compare with an uninterrupted run."""
-    from evonas.api import start_campaign
-    from evonas.config import load_config
-
-    full = evonas.run(tabular_config(tmp_path, name="full",
-                                     strategy={"name": "generational", "population": 6,
-                                               "offspring": 6}))
-
-    config = load_config(tabular_config(tmp_path, name="cut",
-                                        strategy={"name": "generational", "population": 6,
-                                                  "offspring": 6}))
-
-    class Kill(BaseException):
-        pass
-
-    def kill_at(counters: dict) -> None:
-        if counters["told"] == 17:
-            raise Kill
-
-    with pytest.raises(Kill):
-        start_campaign(config, None, kill_at)
-    cut_dir = Path(config.runs_dir) / "cut"
-    assert len(journal_rows_partial(cut_dir)) < len(journal_rows(full.path))
-    evonas.resume(cut_dir)
-    assert journal_rows(cut_dir) == journal_rows(full.path)
-
-
-def journal_rows_partial(run_dir: Path) -> list:
-    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
-        return list(journal.individuals())
+    interrupted_equals_uninterrupted(
+        tmp_path, 17, strategy={"name": "generational", "population": 6, "offspring": 6})
 
 
 def test_resume_with_a_larger_budget_continues(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
 
 from evonas.compiler import compile_genome, export_module, export_python, python_source
 from genomes import DAGGenome, Edge, FreeSpace, NB201Space
+from tests.evonas.compiler.weights import randomize
 
 NB201_CELL = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
 CASES = {
@@ -26,16 +26,6 @@ CASES = {
         FreeSpace(mode="cell", widths=(8, 16), stem_channels=8, stages=2)),
 }
 SHAPE = (3, 8, 8)
-
-
-def randomize(module: nn.Module, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                values = torch.rand(tensor.shape, generator=gen) + 0.5 if "running_var" in name \
-                    else torch.randn(tensor.shape, generator=gen) * 0.5
-                tensor.copy_(values)
 
 
 def load_source(path, class_name):

@@ -13,6 +13,7 @@ from torch import nn
 
 from evonas.compiler import compile_genome, count_params
 from genomes import DAGGenome, GenomeError, NB201Space
+from tests.evonas.compiler.weights import randomize
 
 COST_CSV = Path(__file__).resolve().parents[2] / "data" / "nb201_cost_sample.csv"
 INPUT_SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "ImageNet16-120": (3, 16, 16)}
@@ -118,17 +119,6 @@ class RefNB201(nn.Module):
             x = cell(x)
         x = self.global_pooling(self.lastact(x))
         return self.classifier(x.view(x.size(0), -1))
-
-
-def randomize(module: nn.Module, seed: int) -> None:
-    """Random weights and BN statistics, so every parameter matters in a comparison."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                values = torch.rand(tensor.shape, generator=gen) + 0.5 if "running_var" in name \
-                    else torch.randn(tensor.shape, generator=gen) * 0.5
-                tensor.copy_(values)
 
 
 def load_by_position(target: nn.Module, source: nn.Module) -> None:

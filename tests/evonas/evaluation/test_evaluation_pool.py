@@ -19,6 +19,7 @@ import pytest
 from evonas.evaluation import EvalJob, LocalPoolEvaluator, WorkerStartupError, make_evaluator
 from evonas.tasks import TaskError
 from genomes import DAGGenome
+from tests.evonas.evaluation.evaluator_jobs import run_all
 
 TABLE = Path(__file__).resolve().parents[3] / "evonas" / "data" / "nb201_cifar10.csv"
 SPACE = {"name": "nb201"}
@@ -51,16 +52,6 @@ def pool():
     with make_evaluator(FAULTY, SPACE, workers=2, timeout=TIMEOUT, devices=["cpu"]) as ev:
         ev.wait_until_ready(120)
         yield ev
-
-
-def run_all(ev, jobs: list[EvalJob]) -> dict[int, object]:
-    for j in jobs:
-        ev.submit(j)
-    results = {}
-    for r in ev.results():
-        assert r.individual_id not in results, "one result per job"
-        results[r.individual_id] = r
-    return results
 
 
 def test_make_evaluator_builds_a_pool_of_the_asked_size(pool):

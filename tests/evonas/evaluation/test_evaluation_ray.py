@@ -23,8 +23,9 @@ from evonas.config import ConfigError, load_config
 from evonas.evaluation import EvalJob, make_evaluator
 from evonas.storage import JOURNAL_FILE, Journal
 from genomes import DAGGenome
+from tests.campaigns import journal_rows
 from tests.conftest import NB201_TABLE, tabular_config
-from tests.evonas.campaign.test_campaign_tabular import journal_rows
+from tests.evonas.evaluation.evaluator_jobs import run_all
 
 try:
     import ray
@@ -55,16 +56,6 @@ FAULTY = {
 
 def job(i: int, arch: str) -> EvalJob:
     return EvalJob(i, DAGGenome.from_nb201(arch).to_dict(), seed=i)
-
-
-def run_all(ev, jobs: list[EvalJob]) -> dict[int, object]:
-    for j in jobs:
-        ev.submit(j)
-    results = {}
-    for r in ev.results():
-        assert r.individual_id not in results, "one result per job"
-        results[r.individual_id] = r
-    return results
 
 
 def test_ray_backend_without_ray_is_a_one_line_config_error(monkeypatch, tmp_path: Path) -> None:

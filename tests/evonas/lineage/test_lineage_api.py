@@ -16,21 +16,7 @@ from evonas.config import ConfigError
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, EvaluationRow, Journal
 from genomes import DAGGenome
-from tests.evonas.lineage.lineage_runs import FAILING, generational_run, regularized_run
-
-
-@pytest.fixture(scope="module")
-def reg(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run = regularized_run(tmp_path_factory.mktemp("reg"))
-    yield run
-    run.close()
-
-
-@pytest.fixture(scope="module")
-def gen(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run = generational_run(tmp_path_factory.mktemp("gen"))
-    yield run
-    run.close()
+from tests.evonas.lineage.lineage_runs import FAILING
 
 
 def test_lineage_graph_has_every_individual_and_parent_link(gen: Run) -> None:

@@ -9,21 +9,7 @@ import networkx as nx
 import pytest
 
 from evonas.run import Run
-from tests.evonas.lineage.lineage_runs import evonas_main, generational_run, regularized_run
-
-
-@pytest.fixture(scope="module")
-def reg(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run = regularized_run(tmp_path_factory.mktemp("reg"))
-    yield run
-    run.close()
-
-
-@pytest.fixture(scope="module")
-def gen(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run = generational_run(tmp_path_factory.mktemp("gen"))
-    yield run
-    run.close()
+from tests.evonas.lineage.lineage_runs import evonas_main
 
 
 def test_best_ancestry_is_printed_step_by_step(reg: Run,

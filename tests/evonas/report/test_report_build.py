@@ -29,15 +29,8 @@ from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal
 from genomes import DAGGenome
 from tests.conftest import tabular_config
-from tests.evonas.lineage.lineage_runs import FAILING, regularized_run
+from tests.evonas.lineage.lineage_runs import FAILING
 from tests.evonas.report.report_page import FIGURES, ReportPage, png_of
-
-
-@pytest.fixture(scope="module")
-def reg(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    run = regularized_run(tmp_path_factory.mktemp("reg"))
-    yield run
-    run.close()
 
 
 def test_report_is_one_self_contained_page(reg: Run) -> None:

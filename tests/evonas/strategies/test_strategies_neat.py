@@ -10,11 +10,11 @@ import pytest
 
 import evonas
 from evonas.config import ConfigError, load_config
-from evonas.storage import JOURNAL_FILE, Journal
 from evonas.strategies import Evaluated, build_strategy, strategy_class
 from evonas.strategies.neat import NEAT, _apportion
 from evonas.tasks.control import XORTask
 from genomes import CPPNGenome, GenomeError, NB201Space, NEATSpace
+from tests.campaigns import interrupted_equals_uninterrupted, with_changes
 
 
 def xor_config(tmp_path: Path, **changes: object) -> dict:
@@ -28,13 +28,7 @@ def xor_config(tmp_path: Path, **changes: object) -> dict:
         "budget": {"evaluations": 100},
         "campaign": {"progress": False, "checkpoint_every": 7},
     }
-    for key, value in changes.items():
-        node = config
-        parts = key.split("__")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return config
+    return with_changes(config, changes)
 
 
 def drive(strategy: NEAT, tells: int, start_id: int = 0) -> list[tuple]:
@@ -155,14 +149,6 @@ def test_neat_solves_xor() -> None:
 
 
 # --------------------------------------------------------------------------- campaigns
-def journal_rows(run_dir: Path) -> list[tuple]:
-    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
-        evals = {e.individual_id: e for e in journal.evaluations()}
-        return [(i.id, i.hash, i.genome, i.parents, i.operator, i.generation,
-                 evals[i.id].status, evals[i.id].fitness, evals[i.id].source_id)
-                for i in journal.individuals()]
-
-
 def test_campaign_on_xor_records_generations_lineage_and_target(tmp_path: Path) -> None:
     run = evonas.run(xor_config(tmp_path, task={"name": "xor", "target": 2.5}),
                      **{"campaign.stop_at_target": False})
@@ -192,24 +178,7 @@ def test_campaign_stops_when_the_target_is_reached(tmp_path: Path) -> None:
 
 
 def test_interrupted_neat_campaign_resumes_to_the_same_journal(tmp_path: Path) -> None:
-    from evonas.api import start_campaign
-
-    full = evonas.run(xor_config(tmp_path, name="full"))
-    config = load_config(xor_config(tmp_path, name="cut"))
-
-    class Kill(BaseException):
-        pass
-
-    def kill_at(counters: dict) -> None:
-        if counters["told"] == 47:  # mid-generation, between snapshots
-            raise Kill
-
-    with pytest.raises(Kill):
-        start_campaign(config, None, kill_at)
-    cut_dir = Path(config.runs_dir) / "cut"
-    assert len(journal_rows(cut_dir)) < len(journal_rows(full.path))
-    evonas.resume(cut_dir)
-    assert journal_rows(cut_dir) == journal_rows(full.path)
+    interrupted_equals_uninterrupted(tmp_path, 47, xor_config)  # mid-generation, between snapshots
 
 
 def test_config_errors_name_the_field(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from evonas.pareto import non_dominated, pareto_front, print_pareto
 from evonas.strategies import NSGA2, Evaluated
 from evonas.strategies.nsga2 import check_config, check_objectives
 from genomes import FreeSpace, NB201Space
+from tests.campaigns import interrupted_equals_uninterrupted
 from tests.conftest import tabular_config
-from tests.evonas.strategies.campaign_helpers import interrupted_equals_uninterrupted
 
 COST_TASK = {"name": "tabular", "table": "nb201_cifar10_cost", "metric": "cifar10_test_acc"}
 OBJECTIVES = [{"metric": "fitness", "goal": "max"}, {"metric": "params", "goal": "min"}]

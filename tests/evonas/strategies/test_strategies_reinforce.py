@@ -19,8 +19,8 @@ from evonas.strategies.reinforce import (
 )
 from evonas.strategies.tensor_json import decode_tensor, encode_tensor
 from genomes import DAGGenome, FreeSpace, NB201Space
+from tests.campaigns import interrupted_equals_uninterrupted
 from tests.conftest import NB201_TABLE
-from tests.evonas.strategies.campaign_helpers import interrupted_equals_uninterrupted
 
 TABLE = {row["arch"]: float(row["cifar10_test_acc"])
          for row in csv.DictReader(NB201_TABLE.open())}
