@@ -15,6 +15,12 @@ at most ``evaluator.capacity`` of them:
 4. **Checkpoint.** Every ``campaign.checkpoint_every`` tells (and at the end), the strategy's state
    and the counters go to the journal as a snapshot.
 
+A graceful stop (SIGINT, SIGTERM, ``budget.wall_time``) and a spent ``budget.device_seconds``
+*halt* the loop: nothing more is asked or told, and the evaluations in flight run to their end
+(within ``campaign.grace_period`` for a stop) so their results are journaled. The strategy is told
+nothing after the halt, so the final snapshot holds exactly the state an uninterrupted campaign had
+at that point, and a resume (with a raised budget, for a spent one) continues as if never halted.
+
 Resume is a replay: load the last snapshot, rebuild the window from the journal, and run the same
 loop. Individuals the journal already holds are checked (same canonical hash) instead of being
 written again, their recorded results are reused, and what was dispatched but never finished is
@@ -165,7 +171,8 @@ class Campaign:
                 self.evaluator.close()
         if not interrupted:
             self._snapshot()
-        stopped = interrupted or bool(self._window) or (self._stopping and not self._finished())
+        unfinished = any(p.result is None for p in self._window.values())
+        stopped = interrupted or unfinished or (self._stopping and not self._finished())
         self.journal.add_event("stopped" if stopped else "completed", None,
                                {"told": self.told, "evaluations": self.evaluations})
         self.journal.commit()
@@ -208,10 +215,24 @@ class Campaign:
         self._flush_dispatch()
 
     # ----------------------------------------------------------------- loop
+    def _device_budget_spent(self) -> bool:
+        """Decided from told results only, so a replay decides the same."""
+        return (self.device_seconds_budget is not None
+                and self.device_seconds >= self.device_seconds_budget)
+
+    def _halted(self) -> bool:
+        """No more asks or tells: stopping, or the device-seconds budget is spent."""
+        return self._stopping or self._device_budget_spent()
+
     def _loop(self) -> None:
         while self._window:
             head = next(iter(self._window.values()))
-            if head.result is not None:
+            if self._halted():
+                # Telling the drained window would move the strategy past the state that an
+                # uninterrupted campaign has here; only collect what is in flight.
+                if all(p.result is not None for p in self._window.values()):
+                    break
+            elif head.result is not None:
                 self._tell(head)
                 continue
             if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
@@ -224,9 +245,8 @@ class Campaign:
                 self._stopping = True
 
     def _refill(self) -> None:
-        if (self.device_seconds_budget is not None
-                and self.device_seconds >= self.device_seconds_budget):
-            return  # decided at tell time from told results only, so replay stays exact
+        if self._device_budget_spent():
+            return
         if self._target_reached():
             return
         while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:

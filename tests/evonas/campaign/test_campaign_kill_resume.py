@@ -1,10 +1,17 @@
-"""SIGKILL a campaign with several workers at random moments, resume each time, and compare the
-final journal with that of a campaign never interrupted: every strategy, DARTS included."""
+"""SIGKILL a campaign with several workers at moments chosen by journal progress, resume each
+time, and compare the final journal with that of a campaign never interrupted: every strategy,
+DARTS included. Stop one gracefully (SIGTERM, SIGINT) and resume it: the same journal again.
+
+Kills and stops are triggered by what the journal holds (rows written), never by wall-clock
+guesses, and the tabular task sleeps a fixed time per evaluation, so every kill lands in a running
+campaign on a fast idle machine and on a loaded one alike.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +26,8 @@ from tests.campaigns import journal_rows
 from tests.conftest import tabular_config
 
 KILLS = 10
+#: Seconds each tabular evaluation sleeps: the campaign takes a known minimum time.
+EVALUATION_SECONDS = 0.05
 #: Strategy -> changes to the tabular campaign config.
 STRATEGIES: dict[str, dict] = {
     "regularized_evolution": {
@@ -35,6 +44,16 @@ STRATEGIES: dict[str, dict] = {
 TIMING_FIELDS = ("search_seconds", "train_seconds")
 
 
+def slow_tabular_config(tmp_path: Path, seconds: float = EVALUATION_SECONDS,
+                        **changes: object) -> dict:
+    """The tabular campaign with its task wrapped in ``faulty``, every evaluation sleeping
+    ``seconds`` before it returns the table's (deterministic) result."""
+    config = tabular_config(tmp_path, **changes)
+    config["task"] = {"name": "faulty", "inner": config["task"], "rates": {"hang": 1.0},
+                      "hang_seconds": seconds}
+    return config
+
+
 def outcome_rows(run_dir: Path) -> list[tuple]:
     """:func:`journal_rows` without the timing fields of operator records and metrics."""
     def strip(record: dict) -> dict:
@@ -44,42 +63,62 @@ def outcome_rows(run_dir: Path) -> list[tuple]:
             for row in journal_rows(run_dir)]
 
 
-def evonas_cli(*args: str) -> subprocess.Popen:
+def evonas_cli(*args: str, stdout: int = subprocess.DEVNULL) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "evonas.cli", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def wait_for(path: Path, proc: subprocess.Popen, limit: float = 60.0) -> None:
+def journal_progress(path: Path) -> int:
+    """Rows the journal holds: individuals plus evaluations (0 while it cannot be read)."""
+    if not path.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return sum(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                       for table in ("individuals", "evaluations"))
+        finally:
+            conn.close()
+    except sqlite3.Error:  # being created, or a table not there yet
+        return 0
+
+
+def wait_for_progress(path: Path, proc: subprocess.Popen, rows: int,
+                      limit: float = 300.0) -> bool:
+    """Wait until the journal at ``path`` holds at least ``rows`` rows while ``proc`` runs (the
+    limit only guards against a hang). Returns whether ``proc`` is still running."""
     deadline = time.monotonic() + limit
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while proc.poll() is None and time.monotonic() < deadline:
+        if path.exists() and journal_progress(path) >= rows:
+            break
+        time.sleep(0.01)
+    return proc.poll() is None
 
 
-def kill_and_resume_repeatedly(config: dict, tmp_path: Path, pause: float) -> Path:
+def kill_and_resume_repeatedly(config: dict, tmp_path: Path) -> Path:
     """Run ``config`` uninterrupted as ``reference``; run it again as ``killed``, SIGKILLed
-    :data:`KILLS` times at random moments (up to ``pause`` seconds after the journal appears)
+    :data:`KILLS` times, each when its journal holds a chosen number of rows (drawn below three
+    quarters of the reference's, in increasing order; a resume may be killed while it restores),
     and resumed each time, then to its end. Returns the killed run's folder."""
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config))
     reference = evonas_cli("run", str(path), "--name", "reference", "--quiet")
     assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+    total = journal_progress(tmp_path / "runs" / "reference" / JOURNAL_FILE)
 
     run_dir = tmp_path / "runs" / "killed"
-    rng = np.random.default_rng(2024)
+    thresholds = np.sort(np.random.default_rng(2024).integers(0, total * 3 // 4, KILLS))
     kills_landed = 0
-    for _ in range(KILLS):
+    for rows in thresholds:
         if (run_dir / JOURNAL_FILE).exists():
             proc = evonas_cli("resume", str(run_dir), "--quiet")
         else:
             proc = evonas_cli("run", str(path), "--name", "killed", "--quiet")
-        wait_for(run_dir / JOURNAL_FILE, proc)  # start-up is slow on a loaded machine
-        time.sleep(rng.uniform(0.0, pause))
-        if proc.poll() is None:
+        if wait_for_progress(run_dir / JOURNAL_FILE, proc, max(int(rows), 1)):
             os.killpg(proc.pid, signal.SIGKILL)
             kills_landed += 1
         proc.wait(timeout=30)
-    assert kills_landed >= KILLS // 2  # most kills hit a running campaign
+    assert kills_landed >= KILLS - 1, f"only {kills_landed} kills hit a running campaign"
     final = evonas_cli("resume", str(run_dir), "--quiet")
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     return run_dir
@@ -88,9 +127,9 @@ def kill_and_resume_repeatedly(config: dict, tmp_path: Path, pause: float) -> Pa
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_killed_and_resumed_campaign_equals_uninterrupted(tmp_path: Path, strategy: str) -> None:
-    config = tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
-                            evaluator__workers=2, campaign__checkpoint_every=9)
-    run_dir = kill_and_resume_repeatedly(config, tmp_path, pause=2.0)
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
+                                 evaluator__workers=2, campaign__checkpoint_every=9)
+    run_dir = kill_and_resume_repeatedly(config, tmp_path)
     expected = journal_rows(tmp_path / "runs" / "reference")
     got = journal_rows(run_dir)
     assert len(got) == len(expected)
@@ -107,33 +146,76 @@ def test_killed_and_resumed_darts_search_equals_uninterrupted(tmp_path: Path) ->
         task={"name": "digits", "epochs": 1, "batch_size": 128},
         strategy={"name": "darts", "epochs": 6, "batch_size": 128},
         budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2)
-    run_dir = kill_and_resume_repeatedly(config, tmp_path, pause=4.0)
+    run_dir = kill_and_resume_repeatedly(config, tmp_path)
     expected = outcome_rows(tmp_path / "runs" / "reference")
     got = outcome_rows(run_dir)
     assert [row[4]["epoch"] for row in got] == list(range(1, 7))
     assert got == expected
 
 
-@pytest.mark.slow
-def test_sigint_stops_cleanly_and_resumes(tmp_path: Path) -> None:
-    config = tabular_config(tmp_path, strategy={"name": "random"}, budget__evaluations=5000,
-                            evaluator__workers=2, campaign__grace_period=5.0)
-    path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([sys.executable, "-m", "evonas.cli", "run", str(path), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    run_dir = tmp_path / "runs" / "t"
-    wait_for(run_dir / JOURNAL_FILE, proc)
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+def run_stopped_by_signal(path: Path, run_dir: Path, sig: signal.Signals, rows: int) -> None:
+    """Run the campaign at ``path`` as ``run_dir.name`` and send ``sig`` once its journal holds
+    ``rows`` rows: SIGINT to the whole process group, as Ctrl-C in a terminal does, SIGTERM to
+    the campaign process alone, as ``kill`` does. Asserts it stopped cleanly, to be resumed."""
+    proc = evonas_cli("run", str(path), "--name", run_dir.name, "--quiet",
+                      stdout=subprocess.PIPE)
+    assert wait_for_progress(run_dir / JOURNAL_FILE, proc, rows), "it ended before the stop"
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     assert f"continue with: evonas resume {run_dir}" in out.decode()
     assert "stopping" in err.decode()
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_gracefully_stopped_campaign_resumes_exactly(tmp_path: Path, strategy: str) -> None:
+    """SIGTERM (SIGINT for random search) on two workers, then resume: the journal of a campaign
+    never stopped. The evaluations in flight at the stop finish and are journaled, and the
+    strategy is told none of them before the resume."""
     import evonas
 
+    sig = signal.SIGINT if strategy == "random" else signal.SIGTERM
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=80,
+                                 evaluator__workers=2, campaign__checkpoint_every=10,
+                                 campaign__grace_period=120.0)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(config))
+    reference = evonas_cli("run", str(path), "--name", "reference", "--quiet")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+    expected = journal_rows(tmp_path / "runs" / "reference")
+
+    run_dir = tmp_path / "runs" / "stopped"
+    run_stopped_by_signal(path, run_dir, sig, rows=len(expected) // 2)
     status = evonas.open_run(run_dir).status()
-    assert status["state"] == "stopped" and 0 < status["evaluations"] < 5000
+    assert status["state"] == "stopped" and 0 < status["evaluations"] < 80
     assert status["pending"] == 0  # in-flight evaluations finished within the grace period
+    assert len(journal_rows(run_dir)) < len(expected)
+    resumed = evonas_cli("resume", str(run_dir), "--quiet")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert journal_rows(run_dir) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget", ["wall_time", "device_seconds"])
+def test_budget_stop_resumes_exactly_with_a_raised_budget(tmp_path: Path, budget: str) -> None:
+    """A campaign halted by ``budget.wall_time`` or ``budget.device_seconds`` (each evaluation
+    sleeps 0.05 s, so 1 s of either lands mid-run), resumed with that budget lifted, ends with
+    the journal of a campaign that never had it."""
+    import evonas
+    from evonas.api import resume_campaign
+
+    changes = {"strategy": {"name": "regularized_evolution", "population": 12, "sample": 4},
+               "budget__evaluations": 80, "evaluator__workers": 2,
+               "campaign__checkpoint_every": 10}
+    expected = journal_rows(evonas.run(slow_tabular_config(tmp_path, name="reference",
+                                                           **changes)).path)
+    halted = evonas.run(slow_tabular_config(tmp_path, name="halted", **changes,
+                                            **{f"budget__{budget}": 1.0}))
+    assert halted.status()["evaluations"] < 80
+    assert len(journal_rows(halted.path)) < len(expected)
+    resume_campaign(halted.path, overrides={f"budget.{budget}": None})
+    assert journal_rows(halted.path) == expected
