@@ -28,7 +28,7 @@ from tests.conftest import tabular_config
 KILLS = 10
 #: Seconds each tabular evaluation sleeps: the campaign takes a known minimum time.
 EVALUATION_SECONDS = 0.05
-#: Strategy -> changes to the tabular campaign config.
+#: Strategy -> changes to the tabular campaign config (NEAT evolves CPPNs on XOR instead).
 STRATEGIES: dict[str, dict] = {
     "regularized_evolution": {
         "strategy": {"name": "regularized_evolution", "population": 20, "sample": 5}},
@@ -39,6 +39,10 @@ STRATEGIES: dict[str, dict] = {
                                           {"metric": "params", "goal": "min"}]},
               "task__table": "nb201_cifar10_cost"},
     "reinforce": {"strategy": {"name": "reinforce", "batch_size": 2}},
+    "neat": {"space": {"name": "neat", "num_inputs": 2, "num_outputs": 1,
+                       "activations": ["sigmoid"], "output_activations": ["sigmoid"]},
+             "task": {"name": "xor"}, "strategy": {"name": "neat", "population": 20},
+             "campaign__stop_at_target": False},
 }
 #: Fields that measure time, not outcomes: equal only by chance between two runs.
 TIMING_FIELDS = ("search_seconds", "train_seconds")
