@@ -517,12 +517,15 @@ def crossover_neat(a: CPPNGenome, b: CPPNGenome, rng: np.random.Generator,
             conns.append(c)
             continue
         matching += 1
-        pick = other if u[k] < 0.5 else c
-        from_b += pick is other
+        # Count by the coin, never by identity: genes equal in value may or may not be one
+        # object (a resumed run rebuilds genomes from JSON), and the record must not tell.
+        take_b = u[k] < 0.5
+        pick = other if take_b else c
+        from_b += take_b
         enabled = pick.enabled
         if not c.enabled or not other.enabled:
             enabled = not u[n_conns + k] < disable_rate
-        if pick is c and enabled == c.enabled:
+        if not take_b and enabled == c.enabled:
             conns.append(c)
         else:
             conns.append(ConnectionGene(c.innovation, c.src, c.dst, pick.weight, enabled))

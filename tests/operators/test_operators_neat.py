@@ -109,6 +109,23 @@ def test_crossover_aligns_by_innovation_and_takes_the_fitter_structure(space, se
 
 @SETTINGS
 @given(space=neat_spaces(), seed=st.integers(0, 2**32 - 1))
+def test_crossover_depends_on_gene_values_not_on_shared_objects(space, seed) -> None:
+    """A child of ``a`` shares gene objects with it; the same parents rebuilt from JSON (as a
+    resumed campaign has them) share none. Child and record must be the same either way."""
+    tracker = InnovationTracker()
+    a = evolve(space, seed, 15, tracker)
+    other = evolve(space, seed + 5, 15, tracker)
+    b, _ = crossover_neat(a, other, np.random.default_rng(seed + 1), space)  # shares a's genes
+    shared = crossover_neat(b, a, np.random.default_rng(seed), space)
+    rebuilt = crossover_neat(CPPNGenome.from_dict(json.loads(json.dumps(b.to_dict()))),
+                             CPPNGenome.from_dict(json.loads(json.dumps(a.to_dict()))),
+                             np.random.default_rng(seed), space)
+    assert shared[0].to_dict() == rebuilt[0].to_dict()
+    assert shared[1] == rebuilt[1]
+
+
+@SETTINGS
+@given(space=neat_spaces(), seed=st.integers(0, 2**32 - 1))
 def test_gene_alignment_partitions_and_distance_is_a_metric_like(space, seed) -> None:
     tracker = InnovationTracker()
     a = evolve(space, seed, 12, tracker)
