@@ -140,16 +140,21 @@ def test_killed_and_resumed_campaign_equals_uninterrupted(tmp_path: Path, strate
     assert got == expected
 
 
+def darts_config(tmp_path: Path) -> dict:
+    """A small DARTS search on digits, its derived cells evaluated on two workers."""
+    return tabular_config(
+        tmp_path, space={"name": "nb201", "stem_channels": 4, "cells_per_stage": 1},
+        task={"name": "digits", "epochs": 1, "batch_size": 128},
+        strategy={"name": "darts", "epochs": 6, "batch_size": 128},
+        budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2)
+
+
 @pytest.mark.slow
 def test_killed_and_resumed_darts_search_equals_uninterrupted(tmp_path: Path) -> None:
     """DARTS trains its supernet in the campaign process: a kill lands mid-epoch, and the resumed
     search (weights, optimizers and generator from the snapshot, epochs after it replayed)
     derives the same genomes with the same alphas, evaluated on two workers."""
-    config = tabular_config(
-        tmp_path, space={"name": "nb201", "stem_channels": 4, "cells_per_stage": 1},
-        task={"name": "digits", "epochs": 1, "batch_size": 128},
-        strategy={"name": "darts", "epochs": 6, "batch_size": 128},
-        budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2)
+    config = darts_config(tmp_path)
     run_dir = kill_and_resume_repeatedly(config, tmp_path)
     expected = outcome_rows(tmp_path / "runs" / "reference")
     got = outcome_rows(run_dir)
@@ -223,3 +228,20 @@ def test_budget_stop_resumes_exactly_with_a_raised_budget(tmp_path: Path, budget
     assert len(journal_rows(halted.path)) < len(expected)
     resume_campaign(halted.path, overrides={f"budget.{budget}": None})
     assert journal_rows(halted.path) == expected
+
+
+@pytest.mark.slow
+def test_gracefully_stopped_darts_search_resumes_exactly(tmp_path: Path) -> None:
+    """SIGTERM while the supernet trains: the epoch under way ends, its derived cell is
+    evaluated, and the resumed search derives the rest as the uninterrupted one does."""
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(darts_config(tmp_path)))
+    reference = evonas_cli("run", str(path), "--name", "reference", "--quiet")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+    expected = outcome_rows(tmp_path / "runs" / "reference")
+    run_dir = tmp_path / "runs" / "stopped"
+    run_stopped_by_signal(path, run_dir, signal.SIGTERM, rows=3)
+    assert len(outcome_rows(run_dir)) < len(expected)
+    resumed = evonas_cli("resume", str(run_dir), "--quiet")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert outcome_rows(run_dir) == expected
