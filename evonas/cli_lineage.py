@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from evonas.config import ConfigError
-from evonas.storage import JournalError
+from evonas.storage import JournalError, reading_journal
 
 
 def add_commands(subparsers: Any) -> None:
@@ -67,7 +67,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         raise ConfigError(f"--depth: must be 0 or more, got {args.depth}")
     if args.windows < 1:
         raise ConfigError(f"--windows: must be 1 or more, got {args.windows}")
-    with Run(args.run) as run:
+    with Run(args.run) as run, reading_journal(run._journal.path):
         journal = run._journal
         try:
             if args.export:
@@ -94,10 +94,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             found = lineage.ancestry(journal, target)
         except KeyError as exc:
             raise JournalError(str(exc.args[0]) if exc.args else str(exc)) from None
-    if args.json:
-        print(json.dumps(_ancestry_json(found, target, args.depth), indent=2))
-    else:
-        print("\n".join(format_ancestry(found, target, args.depth)))
+        if args.json:
+            text = json.dumps(_ancestry_json(found, target, args.depth), indent=2)
+        else:
+            text = "\n".join(format_ancestry(found, target, args.depth))
+    print(text)
     return 0
 
 
@@ -231,7 +232,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     objectives = None
     if args.objective:
         objectives = [parse_objective(text, "--objective") for text in args.objective]
-    with Run(args.run) as run:
+    with Run(args.run) as run, reading_journal(run._journal.path):
         path = write_report(run, args.output, objectives)
     print(f"wrote {path}")
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evonas.storage import JOURNAL_FILE, Journal, JournalError
+from evonas.storage import JOURNAL_FILE, Journal, JournalError, reading_journal
 
 
 @dataclass
@@ -103,9 +103,11 @@ def load_curve(path: str | Path) -> RunCurve:
     journal_path = path / JOURNAL_FILE
     if not journal_path.is_file():
         raise JournalError(f"{path}: not a run folder (no {JOURNAL_FILE})")
-    with Journal.open(journal_path, readonly=True) as journal:
+    with Journal.open(journal_path, readonly=True) as journal, reading_journal(journal_path):
         config = journal.config()
-        rows = [ev for ev in journal.evaluations() if ev.status in ("ok", "failed")]
+        # evaluations actually run: a copy of an earlier result (a copied failure too) is free
+        rows = [ev for ev in journal.evaluations()
+                if ev.status in ("ok", "failed") and ev.source_id is None]
         search = journal.search_seconds()
     seconds = np.cumsum([ev.seconds or 0.0 for ev in rows], dtype=float)
     if search:  # a strategy's own search time (DARTS' supernet) counts from where it was spent
@@ -116,6 +118,7 @@ def load_curve(path: str | Path) -> RunCurve:
         seconds += np.where(upto > 0, spent[np.maximum(upto - 1, 0)], 0.0)
         if len(seconds):  # search after the last evaluation (a cached last derivation) counts too
             seconds[-1] += spent[-1] - (spent[upto[-1] - 1] if upto[-1] > 0 else 0.0)
+    seconds = np.nan_to_num(seconds, nan=0.0, posinf=np.finfo(float).max)  # sums overflow
     fitness = np.array([ev.fitness if ev.status == "ok" and ev.fitness is not None
                         and math.isfinite(ev.fitness) else np.nan for ev in rows], dtype=float)
     best = np.fmax.accumulate(fitness) if len(fitness) else fitness
@@ -126,9 +129,12 @@ def load_curve(path: str | Path) -> RunCurve:
         first = int(np.flatnonzero(best == best_fitness)[0])
         evals_to_best, seconds_to_best = first + 1, float(seconds[first])
         test_metric, test_value = find_test_metric(rows[first].metrics)
+    strategy = config.get("strategy")
+    seed = config.get("seed")
     return RunCurve(
         name=path.name, path=str(path),
-        strategy=strategy_label(config.get("strategy", {})), seed=config.get("seed"),
+        strategy=strategy_label(strategy if isinstance(strategy, dict) else {}),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         evaluations=np.arange(1, len(rows) + 1), seconds=seconds, best=best,
         best_fitness=best_fitness, evaluations_to_best=evals_to_best,
         seconds_to_best=seconds_to_best, test_metric=test_metric, test_value=test_value)
@@ -277,11 +283,17 @@ def plot_comparison(curves: Sequence[RunCurve], out: str | Path) -> Path:
                      transform=ax_time.transAxes)
     for ax in (ax_eval, ax_time):
         ax.grid(alpha=0.3)
-    ax_eval.legend(loc="lower right", fontsize="small")
+    if ax_eval.get_legend_handles_labels()[0]:
+        ax_eval.legend(loc="lower right", fontsize="small")
     fig.suptitle("best fitness so far: mean over each strategy's runs, band = 25th-75th "
                  "percentile")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        from evonas.config import ConfigError
+
+        raise ConfigError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
     return out
 
 
@@ -292,9 +304,10 @@ def compare(paths: Sequence[str | Path], plot: str | Path | None = None
     Returns:
         ``(rows, summary, png path or None)``.
     """
-    curves = [load_curve(p) for p in paths]
-    rows = [c.row() for c in curves]
-    png = plot_comparison(curves, plot) if plot is not None else None
+    with np.errstate(over="ignore", invalid="ignore"):  # device-seconds of a damaged journal
+        curves = [load_curve(p) for p in paths]
+        rows = [c.row() for c in curves]
+        png = plot_comparison(curves, plot) if plot is not None else None
     return rows, summarize(rows), png
 
 

@@ -14,32 +14,96 @@ from genomes import DAGGenome
 TABLE_DEFAULT_SHAPE = (3, 32, 32)
 TABLE_DEFAULT_CLASSES = 10
 EXPORT_SUFFIXES = (".py", ".pt", ".onnx")
+#: The network each built-in task trains, by ``task.name``: input shape and class count. Export
+#: reads them here (or from what the evaluation recorded) and never builds the task: a run folder
+#: is data, and building a task runs code the folder names.
+BUILTIN_NETWORKS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "digits": ((1, 8, 8), 10),
+    "tabular": (TABLE_DEFAULT_SHAPE, TABLE_DEFAULT_CLASSES),
+}
 
 
 def export_best(individual: Individual, config: dict[str, Any], path: Path) -> str:
     """Compile ``individual`` for the run's task and write it to ``path``.
 
     The weights are freshly initialised from the individual's evaluation seed (evaluations do not
-    keep trained weights); train the exported network with your own recipe.
+    keep trained weights); train the exported network with your own recipe. The input shape and
+    class count come from the journal (the evaluation's metrics where they record
+    ``input_shape`` and ``num_classes``, else the built-in task the frozen config names); no task
+    is built and nothing the run folder names is imported.
 
     Returns:
         A short note on what was written.
 
     Raises:
-        ConfigError: on an unknown file suffix.
+        ConfigError: on an unknown file suffix, a folder that does not exist, a task that is not
+            built in, or a genome the run's space cannot compile.
     """
+    path = Path(path)
+    where = f"--export {path}"
     if path.suffix.lower() not in EXPORT_SUFFIXES:
-        raise ConfigError(f"--export {path}: unknown format {path.suffix!r}; use "
+        raise ConfigError(f"{where}: unknown format {path.suffix!r}; use "
                           f"{', '.join(EXPORT_SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{where}: the folder {path.parent} does not exist")
+    if not isinstance(individual.genome, DAGGenome):
+        raise ConfigError(f"{where}: individual {individual.id} has a "
+                          f"{getattr(individual.genome, 'kind', type(individual.genome).__name__)}"
+                          " genome; only DAG genomes compile to a network")
+    seed = config.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"{where}: the run's meta.config.seed is not an integer ({seed!r:.40})")
+    shape, classes = network_shape(config, individual.metrics, where)
     import torch
 
     from evonas.campaign import evaluation_seed
-    from evonas.compiler import export_module
+    from evonas.compiler import compile_genome, export_module
+    from genomes import GenomeError, space_from_dict
 
-    module, shape, classes = compile_for_task(
-        individual.genome, config, evaluation_seed(config["seed"], individual.id))
-    export_module(module, path, torch.zeros(1, *shape))
+    try:
+        space = space_from_dict(config.get("space"))
+        torch.manual_seed(evaluation_seed(seed, individual.id))
+        module = compile_genome(individual.genome, space, shape, classes)
+    except (GenomeError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{where}: cannot compile individual {individual.id} for the run's "
+                          f"space ({' '.join(str(exc).split())[:200]})") from None
+    try:
+        export_module(module, path, torch.zeros(1, *shape))
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write ({exc.strerror or exc})") from None
     return f"input {tuple(shape)}, {classes} classes, untrained weights"
+
+
+def network_shape(config: dict[str, Any], metrics: dict[str, Any] | None = None,
+                  where: str = "export") -> tuple[tuple[int, int, int], int]:
+    """The input shape and class count of a run's networks, read without building its task.
+
+    From ``metrics`` when the evaluation recorded ``input_shape`` (three positive integers) and
+    ``num_classes``; else from :data:`BUILTIN_NETWORKS` by the config's ``task.name`` (through
+    ``faulty``'s ``inner``).
+
+    Raises:
+        ConfigError: when neither says (a task named by import path is never imported).
+    """
+    metrics = metrics or {}
+    shape, classes = metrics.get("input_shape"), metrics.get("num_classes")
+    if (isinstance(shape, list | tuple) and len(shape) == 3
+            and all(type(d) is int and 0 < d <= 4096 for d in shape)
+            and type(classes) is int and 0 < classes <= 1_000_000):
+        return (shape[0], shape[1], shape[2]), classes
+    task = config.get("task")
+    for _ in range(8):  # faulty wraps another task; a loop of wrappers is not followed far
+        name = task.get("name") if isinstance(task, dict) else None
+        if name == "faulty":
+            task = task.get("inner", {"name": "tabular"})
+            continue
+        if isinstance(name, str) and name in BUILTIN_NETWORKS:
+            return BUILTIN_NETWORKS[name]
+        break
+    raise ConfigError(f"{where}: the run's task {name!r:.80} is not a built-in task with a "
+                      "network, and its evaluations do not record input_shape and num_classes; "
+                      "export never builds a task from a run folder (use `evonas compile "
+                      "GENOME --config CONFIG` with a config you trust)")
 
 
 def compile_for_task(genome: DAGGenome, config: dict[str, Any],

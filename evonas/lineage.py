@@ -42,7 +42,7 @@ from evonas.genome_diff import (
     genome_key,
     key_distance,
 )
-from evonas.storage import Journal
+from evonas.storage import Journal, JournalError
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -88,13 +88,16 @@ WITH RECURSIVE anc(id) AS (
 )"""
 _ANCESTRY_SQL = f"{_ANCESTORS_CTE} {_NODE_COLUMNS} JOIN anc ON anc.id = i.id ORDER BY i.id"
 _ANCESTOR_IDS_SQL = f"{_ANCESTORS_CTE} SELECT id FROM anc WHERE id != ? ORDER BY id"
-#: The chain of first parents (parents are born first, so it ends).
+#: The chain of first parents. Parents are born first (the journal's checks refuse a parent not
+#: born before its child), and the query follows only such links, so it ends even on a journal
+#: with a parent cycle.
 _FIRST_PARENTS_SQL = """
 WITH RECURSIVE up(id, depth) AS (
     SELECT ?, 0
     UNION ALL
     SELECT json_extract(a.parents, '$[0]'), up.depth + 1
-    FROM up JOIN individuals a ON a.id = up.id WHERE a.parents != '[]'
+    FROM up JOIN individuals a ON a.id = up.id
+    WHERE a.parents != '[]' AND json_extract(a.parents, '$[0]') < up.id
 )
 SELECT id FROM up ORDER BY depth"""
 
@@ -262,16 +265,18 @@ def path_to_root(journal: Journal, id: int, follow: str = "first") -> list[int]:
 def chain(found: dict[int, Node], id: int, follow: str = "first") -> list[int]:  # noqa: A002
     """:func:`path_to_root` over an already loaded :func:`ancestry`."""
     path = [id]
+    seen = {id}
     current = found[id]
     while current.parents:
-        parents = [p for p in current.parents if p in found]
-        if not parents:
+        parents = [p for p in current.parents if p in found and p not in seen]
+        if not parents:  # a root, or (in a journal with a parent cycle) back where it was
             break
         if follow == "fittest":
             nxt = max(parents, key=lambda p: _score(found[p].fitness))
         else:
             nxt = parents[0]
         path.append(nxt)
+        seen.add(nxt)
         current = found[nxt]
     return path
 
@@ -371,19 +376,23 @@ def export(journal: Journal, path: str | Path) -> nx.DiGraph:
     if suffix not in EXPORT_FORMATS:
         raise ConfigError(f"{path}: unknown export format {suffix or '(none)'!r}; use one of "
                           f"{', '.join(EXPORT_FORMATS)}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     tmp = path.with_name(path.name + ".writing")
-    if suffix == ".graphml":
-        graph = lineage_graph(journal, genomes=True, parse_genomes=False)
-        with tmp.open("w", encoding="utf-8") as out:
-            write_graphml(graph, out)
-    elif suffix == ".json":
-        graph = lineage_graph(journal, genomes=True, parse_genomes=False)
-        with tmp.open("w", encoding="utf-8") as out:
-            write_node_link(graph, out)
-    else:
-        graph = lineage_graph(journal)
-        tmp.write_text(to_dot(graph))
-    tmp.replace(path)
+    graph = lineage_graph(journal, genomes=suffix != ".dot", parse_genomes=False)
+    try:
+        tmp.unlink(missing_ok=True)
+        with tmp.open("x", encoding="utf-8") as out:  # created new, never through a link
+            if suffix == ".graphml":
+                write_graphml(graph, out)
+            elif suffix == ".json":
+                write_node_link(graph, out)
+            else:
+                out.write(to_dot(graph))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return graph
 
 
@@ -750,6 +759,11 @@ def _genome_keys(journal: Journal, ids: list[int]) -> dict[int, Any]:
                 f"SELECT id, genome FROM individuals WHERE id IN ({marks})", chunk):
             key = by_text.get(text)
             if key is None:
-                key = by_text[text] = genome_key(json.loads(text))
+                try:
+                    key = by_text[text] = genome_key(json.loads(text))
+                except (ValueError, KeyError, TypeError, AttributeError, IndexError,
+                        RecursionError) as exc:
+                    raise JournalError(f"{journal.path}: individuals[{id_}].genome: not a "
+                                       f"genome this code reads ({type(exc).__name__})") from None
             keys[id_] = key
     return keys

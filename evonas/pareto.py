@@ -18,12 +18,22 @@ import numpy as np
 
 from evonas.config import ConfigError
 from evonas.run import Individual, Run
+from evonas.storage import JOURNAL_FILE
 from evonas.strategies.nsga2 import check_objectives
 
 
 def run_objectives(run: Run) -> list[dict[str, str]]:
-    """The objectives a run is judged by (see the module docstring)."""
-    return check_objectives(run.config.get("strategy", {}).get("objectives"))
+    """The objectives a run is judged by (see the module docstring).
+
+    Raises:
+        ConfigError: naming the journal when the frozen config's objectives cannot be read.
+    """
+    strategy = run.config.get("strategy")
+    objectives = strategy.get("objectives") if isinstance(strategy, dict) else None
+    try:
+        return check_objectives(objectives)
+    except ConfigError as exc:
+        raise ConfigError(f"{run.path / JOURNAL_FILE}: meta.config: {exc}") from None
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:

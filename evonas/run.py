@@ -5,13 +5,22 @@ Opening a run reads its SQLite journal (JSON inside); it never executes code fro
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evonas.storage import JOURNAL_FILE, EvaluationRow, IndividualRow, Journal, JournalError
+from evonas.storage import (
+    JOURNAL_FILE,
+    EvaluationRow,
+    IndividualRow,
+    Journal,
+    JournalError,
+    json_safe,
+    reading_journal,
+)
 from evonas.strategies.base import search_seconds
-from genomes import DAGGenome, genome_from_dict
+from genomes import DAGGenome, GenomeError, genome_from_dict
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -56,13 +65,24 @@ class Individual:
                 "generation": self.generation, "source_id": self.source_id}
 
 
-def _individual(row: IndividualRow, ev: EvaluationRow | None) -> Individual:
+def _individual(row: IndividualRow, ev: EvaluationRow | None, path: Path) -> Individual:
+    try:
+        genome = genome_from_dict(row.genome)
+    except (GenomeError, RecursionError) as exc:
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise JournalError(f"{path}: individuals[{row.id}].genome: {text}") from None
     return Individual(
-        id=row.id, genome=genome_from_dict(row.genome), parents=row.parents,
+        id=row.id, genome=genome, parents=row.parents,
         operator=row.operator, metrics=ev.metrics if ev else {},
         status=ev.status if ev else "pending", fitness=ev.fitness if ev else None,
         error=ev.error if ev else None, hash=row.hash, generation=row.generation,
         source_id=ev.source_id if ev else None)
+
+
+def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """``config[key]`` when it is a mapping, else an empty one (a journal written by hand)."""
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 class Run:
@@ -85,12 +105,15 @@ class Run:
     @property
     def config(self) -> dict[str, Any]:
         """The frozen configuration the campaign runs with."""
-        return self._journal.config()
+        with reading_journal(self._journal.path):
+            return self._journal.config()
 
     def individuals(self) -> list[Individual]:
         """Every individual in birth order."""
-        evaluations = {ev.individual_id: ev for ev in self._journal.evaluations()}
-        return [_individual(row, evaluations.get(row.id)) for row in self._journal.individuals()]
+        with reading_journal(self._journal.path):
+            evaluations = {ev.individual_id: ev for ev in self._journal.evaluations()}
+            return [_individual(row, evaluations.get(row.id), self._journal.path)
+                    for row in self._journal.individuals()]
 
     def individual(self, id: int) -> Individual:  # noqa: A002
         """One individual by id.
@@ -98,47 +121,56 @@ class Run:
         Raises:
             KeyError: when there is no such individual.
         """
-        row = self._journal.individual(id)
-        if row is None:
-            raise KeyError(f"{self.path}: no individual {id}")
-        return _individual(row, self._journal.evaluation(id))
+        with reading_journal(self._journal.path):
+            row = self._journal.individual(id)
+            if row is None:
+                raise KeyError(f"{self.path}: no individual {id}")
+            return _individual(row, self._journal.evaluation(id), self._journal.path)
 
     def best(self) -> Individual | None:
         """The individual with the highest fitness (the earliest among ties), or None."""
-        top = self._journal.best(1)
+        with reading_journal(self._journal.path):
+            top = self._journal.best(1)
         return self.individual(top[0].individual_id) if top else None
 
     def status(self) -> dict[str, Any]:
-        """Counts, best so far and whether the campaign finished, as JSON-safe data."""
-        counts = self._journal.counts()
-        best = self.best()
-        events = self._journal.events()
-        ended = [kind for _, kind, _, _ in events if kind in ("completed", "stopped")]
-        budget = self.config.get("budget", {})
-        evaluated = counts["ok"] + counts["failed"]
-        device_seconds = sum(ev.seconds or 0.0 for ev in self._journal.evaluations()
-                             if ev.status != "cached") + \
-            sum(self._journal.search_seconds().values())
-        return {
+        """Counts, best so far and whether the campaign finished, as JSON-safe data (no NaN or
+        infinity: such values read as None).
+
+        ``evaluations`` counts the evaluations run (``ok`` and ``failed``); a copy of an earlier
+        individual's result, a copied failure too, counts as ``cached``.
+        """
+        with reading_journal(self._journal.path):
+            counts = self._journal.counts()
+            best = self.best()
+            state = self._journal.state()
+            config = self.config
+            evaluated = counts["ok"] + counts["failed"]
+            device_seconds = sum(ev.seconds or 0.0 for ev in self._journal.evaluations()
+                                 if ev.source_id is None) + \
+                sum(self._journal.search_seconds().values())
+            search = self.search_summary()
+            to_target = self.evaluations_to_target()
+        return json_safe({
             "name": self.name,
             "path": str(self.path),
-            "state": ended[-1] if ended else "running or killed",
+            "state": state or "running or killed",
             "individuals": counts["individuals"],
             "evaluations": evaluated,
-            "budget_evaluations": budget.get("evaluations"),
+            "budget_evaluations": _section(config, "budget").get("evaluations"),
             "ok": counts["ok"],
             "failed": counts["failed"],
             "cached": counts["cached"],
             "pending": counts["individuals"] - evaluated - counts["cached"],
-            "device_seconds": round(device_seconds, 3),
+            "device_seconds": round(min(device_seconds, sys.float_info.max), 3),  # sums overflow
             "best": None if best is None else {
                 "id": best.id, "fitness": best.fitness, "metrics": best.metrics,
                 "genome": best.genome.describe()},
-            "evaluations_to_target": self.evaluations_to_target(),
-            "search": self.search_summary(),
-            "strategy": self.config.get("strategy", {}).get("name"),
-            "task": self.config.get("task", {}).get("name"),
-        }
+            "evaluations_to_target": to_target,
+            "search": search,
+            "strategy": _section(config, "strategy").get("name"),
+            "task": _section(config, "task").get("name"),
+        })
 
     # ----------------------------------------------------------------- lineage
     def lineage(self, *, genomes: bool = False) -> nx.DiGraph:
@@ -210,9 +242,11 @@ class Run:
 
         rows = []
         for id_ in (a, b):
-            row = self._journal.individual(id_)
+            with reading_journal(self._journal.path):
+                row = self._journal.individual(id_)
             if row is None:
                 raise KeyError(f"{self.path}: no individual {id_}")
+            _individual(row, None, self._journal.path)  # a genome this code reads
             rows.append(row.genome)
         return "\n".join(lineage.genome_diff(rows[0], rows[1], (f"#{a}", f"#{b}")))
 
@@ -224,19 +258,24 @@ class Run:
         ``skips`` and ``skip_collapse`` of that derivation. Empty for other strategies.
         """
         out = []
-        for ind_id, record in self._journal.search_records():
-            for epoch in record.get("history", []):
-                out.append({**epoch, "individual": ind_id, "skips": record.get("skips"),
-                            "skip_collapse": record.get("skip_collapse")})
+        with reading_journal(self._journal.path):
+            records = self._journal.search_records()
+        for ind_id, record in records:
+            history = record.get("history", [])
+            for epoch in history if isinstance(history, list) else []:
+                if isinstance(epoch, dict):
+                    out.append({**epoch, "individual": ind_id, "skips": record.get("skips"),
+                                "skip_collapse": record.get("skip_collapse")})
         return out
 
     def search_summary(self) -> dict[str, Any] | None:
         """Epochs, supernet seconds, the first collapsed epoch, whether the supernet diverged and
         the op names of the alphas' columns, for a DARTS search; None for other strategies."""
-        records = self._journal.search_records()
+        with reading_journal(self._journal.path):
+            records = self._journal.search_records()
         if not records:
             return None
-        collapsed = [r["epoch"] for _, r in records if r.get("skip_collapse")]
+        collapsed = [r.get("epoch") for _, r in records if r.get("skip_collapse")]
         return {"epoch": records[-1][1].get("epoch"),
                 "seconds": round(sum(search_seconds(r) for _, r in records), 3),
                 "skip_collapse_epoch": collapsed[0] if collapsed else None,
@@ -246,8 +285,8 @@ class Run:
     def evaluations_to_target(self, target: float | None = None) -> int | None:
         """Evaluations spent until the first individual (in birth order) reached ``target``.
 
-        Counts evaluated individuals (``ok`` or ``failed``; cached copies cost nothing) up to and
-        including the first whose fitness is at least ``target``.
+        Counts evaluated individuals (``ok`` or ``failed``; cached copies, a copied failure too,
+        cost nothing) up to and including the first whose fitness is at least ``target``.
 
         Args:
             target: the fitness to reach (default: the config's ``task.target``).
@@ -256,16 +295,17 @@ class Run:
             The count, or None when there is no target or no individual reached it yet.
         """
         if target is None:
-            target = self.config.get("task", {}).get("target")
-        if target is None:
+            target = _section(self.config, "task").get("target")
+        if not isinstance(target, int | float) or isinstance(target, bool):
             return None
         spent = 0
-        for ev in self._journal.evaluations():  # ordered by individual id, i.e. birth order
-            if ev.status in ("ok", "failed"):
-                spent += 1
-            if ev.status in ("ok", "cached") and ev.fitness is not None \
-                    and ev.fitness >= target:
-                return spent
+        with reading_journal(self._journal.path):
+            for ev in self._journal.evaluations():  # ordered by individual id: birth order
+                if ev.status in ("ok", "failed") and ev.source_id is None:
+                    spent += 1
+                if ev.status in ("ok", "cached") and ev.fitness is not None \
+                        and ev.fitness >= target:
+                    return spent
         return None
 
     def close(self) -> None:

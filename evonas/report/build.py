@@ -19,7 +19,7 @@ from evonas.report import html as h
 from evonas.report.drawing import draw_genome
 from evonas.report.pareto import Objective, objectives_from_config, pareto_mask
 from evonas.run import Run
-from evonas.storage import Journal
+from evonas.storage import Journal, JournalError
 from genomes import GenomeError, genome_from_dict
 
 #: The report's file name inside the run folder.
@@ -34,6 +34,11 @@ def _state(journal: Journal) -> str:
         "SELECT kind FROM events WHERE kind IN ('completed', 'stopped') ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else "running (or killed)"
+
+
+def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _describe(genome: dict[str, Any]) -> str:
@@ -172,9 +177,10 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
         counts = {s: sum(1 for n in everyone if n.status == s)
                   for s in ("ok", "cached", "failed", "pending")}
         summary = [("run", run.path), ("state", _state(journal)),
-                   ("strategy", (config.get("strategy") or {}).get("name")),
-                   ("task", (config.get("task") or {}).get("name")),
-                   ("space", (config.get("space") or {}).get("name")), ("seed", config.get("seed")),
+                   ("strategy", _section(config, "strategy").get("name")),
+                   ("task", _section(config, "task").get("name")),
+                   ("space", _section(config, "space").get("name")),
+                   ("seed", config.get("seed")),
                    ("individuals", len(everyone)), ("evaluated", counts["ok"]),
                    ("cached copies", counts["cached"]), ("failed", counts["failed"]),
                    ("pending", counts["pending"])]
@@ -184,6 +190,11 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
         if best_rows:
             best = best_rows[0]
             genome = journal.individual(best.individual_id).genome
+            try:
+                genome_from_dict(genome)
+            except (GenomeError, RecursionError) as exc:
+                raise JournalError(f"{journal.path}: individuals[{best.individual_id}].genome: "
+                                   f"{' '.join(str(exc).split())[:200]}") from None
             summary.append(("best", f"#{best.individual_id}, fitness {best.fitness:.6g}"))
             try:
                 png, engine = draw_genome(genome)

@@ -87,7 +87,24 @@ def page(title: str, sections: Sequence[str]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so a reader never sees half a file (a temporary file renamed into place)."""
+    """Write ``text`` so a reader never sees half a file (a temporary file renamed into place).
+
+    The temporary file is created new (never through a symbolic link left at its name).
+
+    Raises:
+        ConfigError: when the folder does not exist or cannot be written, in one line.
+    """
+    from evonas.config import ConfigError
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.unlink(missing_ok=True)
+        with tmp.open("x", encoding="utf-8") as out:
+            out.write(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -74,17 +74,21 @@ def objectives_from_config(config: dict[str, Any]) -> list[Objective]:
     Raises:
         ConfigError: when the objectives are present but malformed.
     """
-    for section in ("strategy", "task"):
-        value = (config.get(section) or {}).get("objectives")
+    def section(name: str) -> dict[str, Any]:
+        value = config.get(name)
+        return value if isinstance(value, dict) else {}
+
+    for section_name in ("strategy", "task"):
+        value = section(section_name).get("objectives")
         if value is None:
             continue
-        where = f"{section}.objectives"
+        where = f"{section_name}.objectives"
         if isinstance(value, dict):
             return [Objective(str(k), _goal(v, f"{where}.{k}")) for k, v in value.items()]
         if isinstance(value, list):
             return [parse_objective(item, f"{where}[{i}]") for i, item in enumerate(value)]
         return [parse_objective(value, where)]
-    if (config.get("strategy") or {}).get("name") == "nsga2":
+    if section("strategy").get("name") == "nsga2":
         try:  # NSGA-II without objectives uses its defaults
             from evonas.strategies.nsga2 import DEFAULT_OBJECTIVES
         except ImportError:

@@ -8,6 +8,9 @@ from evonas.storage.journal import (
     Journal,
     JournalError,
     Snapshot,
+    json_safe,
+    reading_journal,
+    safe_write_text,
 )
 
 __all__ = [
@@ -18,4 +21,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "Snapshot",
+    "json_safe",
+    "reading_journal",
+    "safe_write_text",
 ]

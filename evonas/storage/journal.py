@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,35 +177,88 @@ class Journal:
     def open(cls, path: Path, *, readonly: bool = False) -> Journal:
         """Open an existing journal, checking that it is one and that this code can read it.
 
+        Reading runs no code from the file: the schema must be exactly the journal's tables
+        (no views, no triggers), and every row must have the types this code reads (see
+        :meth:`check_rows`). A read-only open never writes: it uses SQLite's ``mode=ro``, or
+        ``immutable=1`` where that cannot work (a folder without write access and no ``-wal``
+        file, read-only media). A writing open refuses a journal that is a symbolic link or
+        that this process cannot write.
+
         Raises:
-            JournalError: missing, truncated, corrupted, or written by a newer schema.
+            JournalError: missing, truncated, corrupted, hostile (views, triggers, rows of the
+                wrong type), not writable (``readonly=False``), or written by a newer schema.
         """
+        path = Path(path)
         if not path.is_file():
             raise JournalError(f"{path}: no journal here")
-        try:  # check through a read-only connection first: a bad file is left untouched
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                   isolation_level=None)
-            rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{path}: not a readable evonas journal ({exc})") from None
-        if check != "ok":
+        for suffix in _SIDE_FILES:
+            side = path.with_name(path.name + suffix)
+            if side.is_symlink():
+                raise JournalError(f"{side}: is a symbolic link; refusing to open the journal "
+                                   "(SQLite would write through it)")
+        if not readonly:
+            _check_writable(path)
+        conn = _connect_readonly(path)  # checks first: a bad file is left untouched
+        try:
+            _check_journal(conn, path)
+        except BaseException:
             conn.close()
-            raise JournalError(f"{path}: the journal is corrupted ({check})")
-        version_text = rows.get("schema_version")
-        if version_text is None or not version_text.isdigit():
-            conn.close()
-            raise JournalError(f"{path}: meta.schema_version is missing or invalid")
-        version = int(version_text)
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise JournalError(f"{path}: meta.schema_version is {version}, newer than this evonas "
-                               f"reads ({SCHEMA_VERSION}); upgrade evonas to open it")
+            raise
         if not readonly:
             conn.close()
-            conn = sqlite3.connect(path, isolation_level=None)
-            _configure(conn)
+            try:
+                conn = sqlite3.connect(path, isolation_level=None)
+                _configure(conn)
+            except _SQLITE_ERRORS as exc:
+                conn.close()
+                raise JournalError(f"{path}: cannot open the journal for writing "
+                                   f"({_one_line(exc)})") from None
         return cls(path, conn, readonly)
+
+    def check_rows(self) -> None:
+        """Check the schema and that every row has the types the readers expect (SQL only,
+        fast: what :meth:`open` checks).
+
+        Raises:
+            JournalError: naming the file and the table, row and column at fault.
+        """
+        _check_journal(self._conn, self.path)
+
+    def check_integrity(self) -> None:
+        """Check everything a resume relies on, before it writes anything.
+
+        The schema (every table and column, nothing else that runs code), every individual
+        (genome a dict that :func:`genomes.genome_from_dict` accepts, parents born before it,
+        operator record a dict, generation an integer or null, ids contiguous from 0), every
+        evaluation (status, metrics a dict, a finite fitness or null, the source of a cached copy),
+        and the last snapshot (its state a dict with a ``strategy`` dict).
+
+        Raises:
+            JournalError: naming the file and the table and row at fault.
+        """
+        from genomes import GenomeError, genome_from_dict
+
+        with reading_journal(self.path):
+            _check_journal(self._conn, self.path)
+            self.config()
+            parsed: dict[str, str | None] = {}  # genome text -> error (repeats parse once)
+            for id_, text in self._conn.execute("SELECT id, genome FROM individuals ORDER BY id"):
+                if text not in parsed:
+                    try:
+                        genome_from_dict(_loads(text, self.path, f"individuals[{id_}].genome"))
+                        parsed[text] = None
+                    except GenomeError as exc:
+                        parsed[text] = _one_line(exc)
+                if parsed[text] is not None:
+                    raise JournalError(f"{self.path}: individuals[{id_}].genome: {parsed[text]}")
+            for row in self._conn.execute(_INDIVIDUAL_SELECT + " ORDER BY id"):
+                _individual(row, self.path)
+            for row in self._conn.execute(_EVALUATION_SELECT + " ORDER BY individual_id"):
+                _evaluation(row, self.path)
+            snapshot = self.last_snapshot()
+            if snapshot is not None and not isinstance(snapshot.state.get("strategy"), dict):
+                raise JournalError(f"{self.path}: snapshots (the last one).state.strategy: "
+                                   "missing or not a mapping")
 
     def close(self) -> None:
         if not self.readonly:
@@ -279,35 +334,31 @@ class Journal:
         text = self.meta("config")
         if text is None:
             raise JournalError(f"{self.path}: meta.config is missing")
-        return json.loads(text)
+        value = _loads(text, self.path, "meta.config")
+        if not isinstance(value, dict):
+            raise JournalError(f"{self.path}: meta.config: not a mapping")
+        return value
 
     def individual(self, id: int) -> IndividualRow | None:  # noqa: A002
-        row = self._conn.execute(
-            "SELECT id, genome, hash, parents, operator, generation FROM individuals WHERE id = ?",
-            (id,)).fetchone()
-        return None if row is None else _individual(row)
+        row = self._conn.execute(_INDIVIDUAL_SELECT + " WHERE id = ?", (id,)).fetchone()
+        return None if row is None else _individual(row, self.path)
 
     def individuals(self, start: int = 0) -> Iterator[IndividualRow]:
         """Individuals in birth order, from id ``start``."""
-        cursor = self._conn.execute(
-            "SELECT id, genome, hash, parents, operator, generation FROM individuals "
-            "WHERE id >= ? ORDER BY id", (start,))
+        cursor = self._conn.execute(_INDIVIDUAL_SELECT + " WHERE id >= ? ORDER BY id", (start,))
         for row in cursor:
-            yield _individual(row)
+            yield _individual(row, self.path)
 
     def evaluation(self, individual_id: int) -> EvaluationRow | None:
-        row = self._conn.execute(
-            "SELECT individual_id, status, fitness, metrics, error, worker, seconds, source_id "
-            "FROM evaluations WHERE individual_id = ?", (individual_id,)).fetchone()
-        return None if row is None else _evaluation(row)
+        row = self._conn.execute(_EVALUATION_SELECT + " WHERE individual_id = ?",
+                                 (individual_id,)).fetchone()
+        return None if row is None else _evaluation(row, self.path)
 
     def evaluations(self) -> Iterator[EvaluationRow]:
         """Every outcome, by individual id."""
-        cursor = self._conn.execute(
-            "SELECT individual_id, status, fitness, metrics, error, worker, seconds, source_id "
-            "FROM evaluations ORDER BY individual_id")
+        cursor = self._conn.execute(_EVALUATION_SELECT + " ORDER BY individual_id")
         for row in cursor:
-            yield _evaluation(row)
+            yield _evaluation(row, self.path)
 
     def search_records(self) -> list[tuple[int, dict[str, Any]]]:
         """``(id, operator record)`` of the individuals whose record has ``search_seconds``.
@@ -318,7 +369,13 @@ class Journal:
         cursor = self._conn.execute(
             "SELECT id, operator FROM individuals "
             "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
-        return [(row[0], json.loads(row[1])) for row in cursor]
+        out = []
+        for id_, text in cursor:
+            record = _loads(text, self.path, f"individuals[{id_}].operator")
+            if not isinstance(record, dict):
+                raise JournalError(f"{self.path}: individuals[{id_}].operator: not a mapping")
+            out.append((id_, record))
+        return out
 
     def search_seconds(self) -> dict[int, float]:
         """Individual id -> the ``search_seconds`` of its operator record, where it has one."""
@@ -326,7 +383,8 @@ class Journal:
             "SELECT id, json_extract(operator, '$.search_seconds') FROM individuals "
             "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
         return {row[0]: float(row[1]) for row in cursor
-                if isinstance(row[1], int | float) and not isinstance(row[1], bool)}
+                if isinstance(row[1], int | float) and not isinstance(row[1], bool)
+                and math.isfinite(row[1])}
 
     def first_with_hash(self, hash: str, before: int) -> int | None:  # noqa: A002
         """The earliest individual with canonical hash ``hash`` and an id below ``before``."""
@@ -338,10 +396,9 @@ class Journal:
     def best(self, k: int = 1) -> list[EvaluationRow]:
         """The ``k`` best successful evaluations (cached copies excluded), ties by birth order."""
         cursor = self._conn.execute(
-            "SELECT individual_id, status, fitness, metrics, error, worker, seconds, source_id "
-            "FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL "
+            _EVALUATION_SELECT + " WHERE status = 'ok' AND fitness IS NOT NULL "
             "ORDER BY fitness DESC, individual_id ASC LIMIT ?", (k,))
-        return [_evaluation(row) for row in cursor]
+        return [_evaluation(row, self.path) for row in cursor]
 
     def last_snapshot(self) -> Snapshot | None:
         row = self._conn.execute(
@@ -349,18 +406,38 @@ class Journal:
         ).fetchone()
         if row is None:
             return None
-        return Snapshot(row[0], row[1], row[2], json.loads(row[3]))
+        where = "snapshots (the last one)"
+        for name, value in zip(("next_id", "told", "evaluations"), row[:3], strict=True):
+            if not isinstance(value, int) or value < 0:
+                raise JournalError(f"{self.path}: {where}.{name}: not a count ({value!r:.40})")
+        state = _loads(row[3], self.path, f"{where}.state")
+        if not isinstance(state, dict):
+            raise JournalError(f"{self.path}: {where}.state: not a mapping")
+        return Snapshot(row[0], row[1], row[2], state)
 
     def counts(self) -> dict[str, int]:
-        """Individuals, evaluations by status, and events."""
+        """Individuals, evaluations by status, and events.
+
+        ``ok`` and ``failed`` count evaluations actually run; ``cached`` counts every copy of an
+        earlier individual's result (a copied failure too), so ``ok + failed`` is the evaluations
+        spent.
+        """
         out = {"individuals": self._conn.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]}
         for status, n in self._conn.execute(
-                "SELECT status, COUNT(*) FROM evaluations GROUP BY status"):
+                "SELECT CASE WHEN source_id IS NULL THEN status ELSE 'cached' END AS s, COUNT(*) "
+                "FROM evaluations GROUP BY s"):
             out[status] = n
         for key in ("ok", "failed", "cached"):
             out.setdefault(key, 0)
         out["events"] = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return out
+
+    def state(self) -> str | None:
+        """The kind of the last ``completed`` or ``stopped`` event, None when there is none."""
+        row = self._conn.execute(
+            "SELECT kind FROM events WHERE kind IN ('completed', 'stopped') "
+            "ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
 
     def events(self, kind: str | None = None) -> list[tuple[int, str, int | None, Any]]:
         """Committed events in order as ``(seq, kind, individual_id, data)``."""
@@ -369,21 +446,337 @@ class Journal:
         if kind is not None:
             query += " WHERE kind = ?"
             args = (kind,)
-        return [(s, k, i, None if d is None else json.loads(d))
+        return [(s, k, i, None if d is None else _loads(d, self.path, f"events[{s}].data"))
                 for s, k, i, d in self._conn.execute(query + " ORDER BY seq", args)]
 
 
+def safe_write_text(run_dir: Path, name: str, text: str) -> Path:
+    """Write ``run_dir / name`` without ever following a symbolic link out of the folder.
+
+    The text goes to a new temporary file in ``run_dir`` (created exclusively, never through a
+    link) that is then renamed over ``name``; a ``name`` that is a symbolic link is refused
+    rather than replaced.
+
+    Raises:
+        JournalError: when ``run_dir / name`` is a symbolic link or cannot be written.
+    """
+    path = Path(run_dir) / name
+    if path.is_symlink():
+        raise JournalError(f"{path}: is a symbolic link; refusing to write through it")
+    tmp = path.with_name(f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise JournalError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return path
+
+
+# ------------------------------------------------------------------ opening and checking
+#: Files SQLite keeps next to the journal (WAL mode, and a rollback journal).
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+#: Every table of the schema and its columns, in order.
+_TABLES: dict[str, tuple[str, ...]] = {
+    "meta": ("key", "value"),
+    "individuals": ("id", "genome", "hash", "parents", "operator", "generation", "created_at"),
+    "evaluations": ("individual_id", "status", "fitness", "metrics", "error", "worker",
+                    "seconds", "source_id", "finished_at"),
+    "events": ("seq", "kind", "individual_id", "data", "at"),
+    "snapshots": ("seq", "next_id", "told", "evaluations", "state", "at"),
+}
+_INDIVIDUAL_SELECT = "SELECT id, genome, hash, parents, operator, generation FROM individuals"
+_EVALUATION_SELECT = ("SELECT individual_id, status, fitness, metrics, error, worker, seconds, "
+                      "source_id FROM evaluations")
+_MAX_REAL = "1.7976931348623157e308"
+#: What SQLite raises on a damaged file: its errors, and (Python decodes SQLite's messages as
+#: UTF-8) a UnicodeDecodeError when a message quotes damaged bytes of the schema.
+_SQLITE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def _json_object(column: str) -> str:
+    """CASE branches: ``column`` is not the JSON text of an object (checked in order, so
+    ``json_type`` never sees malformed text)."""
+    return (f"WHEN typeof({column}) != 'text' THEN '{column}: not text' "
+            f"WHEN NOT json_valid({column}) THEN '{column}: not valid JSON' "
+            f"WHEN json_type({column}) != 'object' THEN '{column}: not a JSON object' ")
+
+
+def _finite(column: str, what: str = "a finite number or null") -> str:
+    return (f"WHEN typeof({column}) NOT IN ('integer', 'real', 'null') "
+            f"THEN '{column}: not {what}' "
+            f"WHEN {column} > {_MAX_REAL} OR {column} < -{_MAX_REAL} "
+            f"THEN '{column}: not {what}' ")
+
+
+#: ``(table, SQL returning (row key, problem) of the first bad row)``, in the order checked.
+_ROW_CHECKS: tuple[tuple[str, str], ...] = (
+    ("meta", "SELECT key, CASE "
+             "WHEN typeof(value) != 'text' THEN 'value: not text' "
+             "WHEN NOT json_valid(value) THEN 'value: not valid JSON' "
+             "WHEN json_type(value) != 'object' THEN 'value: not a mapping' END AS bad "
+             "FROM meta WHERE key = 'config' AND bad IS NOT NULL"),
+    ("individuals", "SELECT id, CASE "
+                    "WHEN typeof(id) != 'integer' THEN 'id: not an integer' "
+                    + _json_object("genome") +
+                    "WHEN typeof(hash) != 'text' THEN 'hash: not text' "
+                    "WHEN typeof(parents) != 'text' THEN 'parents: not text' "
+                    "WHEN NOT json_valid(parents) THEN 'parents: not valid JSON' "
+                    "WHEN json_type(parents) != 'array' THEN 'parents: not a JSON list' "
+                    + _json_object("operator") +
+                    "WHEN typeof(generation) NOT IN ('integer', 'null') "
+                    "THEN 'generation: not an integer or null' END AS bad "
+                    "FROM individuals WHERE bad IS NOT NULL ORDER BY id LIMIT 1"),
+    ("individuals", "SELECT i.id, 'parents: ' || CASE WHEN p.type != 'integer' "
+                    "THEN 'not a list of individual ids' WHEN p.value = i.id "
+                    "THEN 'lists the individual itself (a parent cycle)' "
+                    "ELSE 'individual ' || p.value || ' is not born before it (a parent cycle?)' "
+                    "END FROM individuals i, json_each(i.parents) AS p "
+                    "WHERE p.type != 'integer' OR p.value < 0 OR p.value >= i.id "
+                    "ORDER BY i.id LIMIT 1"),
+    ("evaluations", "SELECT individual_id, CASE "
+                    "WHEN typeof(individual_id) != 'integer' "
+                    "THEN 'individual_id: not an integer' "
+                    "WHEN typeof(status) != 'text' OR status NOT IN ('ok', 'failed', 'cached') "
+                    "THEN 'status: not ok, failed or cached' "
+                    + _finite("fitness") + _json_object("metrics") +
+                    "WHEN typeof(error) NOT IN ('text', 'null') THEN 'error: not text or null' "
+                    "WHEN typeof(worker) NOT IN ('text', 'null') THEN 'worker: not text or null' "
+                    + _finite("seconds") +
+                    "WHEN typeof(source_id) NOT IN ('integer', 'null') "
+                    "THEN 'source_id: not an integer or null' "
+                    "WHEN source_id < 0 OR source_id >= individual_id "
+                    "THEN 'source_id: not an individual born before it' "
+                    "WHEN status = 'cached' AND source_id IS NULL "
+                    "THEN 'source_id: missing for a cached copy' "
+                    "WHEN NOT EXISTS (SELECT 1 FROM individuals i WHERE i.id = individual_id) "
+                    "THEN 'individual_id: no such individual' END AS bad "
+                    "FROM evaluations WHERE bad IS NOT NULL ORDER BY individual_id LIMIT 1"),
+    ("events", "SELECT seq, CASE "
+               "WHEN typeof(kind) != 'text' THEN 'kind: not text' "
+               "WHEN typeof(individual_id) NOT IN ('integer', 'null') "
+               "THEN 'individual_id: not an integer or null' "
+               "WHEN data IS NOT NULL AND typeof(data) != 'text' THEN 'data: not text' "
+               "WHEN data IS NOT NULL AND NOT json_valid(data) THEN 'data: not valid JSON' "
+               "END AS bad FROM events WHERE bad IS NOT NULL ORDER BY seq LIMIT 1"),
+    ("snapshots", "SELECT seq, CASE "
+                  "WHEN typeof(next_id) != 'integer' THEN 'next_id: not an integer' "
+                  "WHEN typeof(told) != 'integer' THEN 'told: not an integer' "
+                  "WHEN typeof(evaluations) != 'integer' THEN 'evaluations: not an integer' "
+                  + _json_object("state") +
+                  "WHEN json_type(state, '$.strategy') IS NOT 'object' "
+                  "THEN 'state.strategy: missing or not a mapping' END AS bad "
+                  "FROM (SELECT * FROM snapshots ORDER BY seq DESC LIMIT 1) "
+                  "WHERE bad IS NOT NULL"),
+)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse to write a journal that is a symbolic link, or without write access."""
+    if path.is_symlink():
+        raise JournalError(f"{path}: is a symbolic link; evonas writes only to a journal that "
+                           "is a file of the run folder")
+    for target, what in ((path, "the journal"), (path.parent, "its folder")):
+        if not os.access(target, os.W_OK):
+            raise JournalError(f"{path}: read-only (no write access to {what}); reading works "
+                               "(status, best, lineage, report), but a resume must write")
+
+
+def _read_uris(path: Path) -> list[str]:
+    """SQLite URIs to try, in order, for a read-only connection to ``path``.
+
+    ``mode=ro`` sees what a running campaign has committed (its WAL); it needs to create the
+    ``-shm`` file, which fails without write access to the folder. ``immutable=1`` reads the file
+    as it is and touches nothing else: used when there is no ``-wal`` (no campaign writing) and
+    the folder is not writable, when the journal is a symbolic link (so nothing is created next to
+    its target), or as the fallback when ``mode=ro`` fails.
+    """
+    uri = path.resolve().as_uri()
+    ro, immutable = f"{uri}?mode=ro", f"{uri}?mode=ro&immutable=1"
+    has_wal = path.with_name(path.name + "-wal").exists()
+    if path.is_symlink() or (not has_wal and not os.access(path.parent, os.W_OK)):
+        return [immutable]
+    return [ro, immutable]
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to ``path`` that has read the schema (see :func:`_read_uris`)."""
+    first: Exception | None = None
+    for uri in _read_uris(path):
+        conn = None
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            conn.text_factory = _text
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA trusted_schema=OFF")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except _SQLITE_ERRORS as exc:
+            if conn is not None:
+                conn.close()
+            first = first or exc
+    raise JournalError(f"{path}: not a readable evonas journal ({_one_line(first)})")
+
+
+def _check_journal(conn: sqlite3.Connection, path: Path) -> None:
+    """The schema (before any query touches a table), the file's integrity, the schema version
+    and every row's types."""
+    try:
+        _check_schema(conn, path)
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise JournalError(f"{path}: the journal is corrupted ({_one_line(check)})")
+        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        version_text = rows.get("schema_version")
+        if not isinstance(version_text, str) or not version_text.isdigit():
+            raise JournalError(f"{path}: meta.schema_version is missing or invalid")
+        version = int(version_text)
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{path}: meta.schema_version is {version}, newer than this "
+                               f"evonas reads ({SCHEMA_VERSION}); upgrade evonas to open it")
+        if "config" not in rows:
+            raise JournalError(f"{path}: meta.config is missing")
+        for table, sql in _ROW_CHECKS:
+            if table == "evaluations":  # every individual is there before what refers to them
+                _check_ids(conn, path)
+            bad = conn.execute(sql).fetchone()
+            if bad is not None:
+                key = bad[0] if isinstance(bad[0], int) else repr(bad[0])
+                raise JournalError(f"{path}: {table}[{key}].{bad[1]}")
+    except _SQLITE_ERRORS as exc:
+        raise JournalError(f"{path}: not a readable evonas journal ({_one_line(exc)})") from None
+
+
+def _check_ids(conn: sqlite3.Connection, path: Path) -> None:
+    """Individual ids are 0, 1, 2... (birth order), none missing, none repeated."""
+    count, low, high, distinct = conn.execute(
+        "SELECT COUNT(*), MIN(id), MAX(id), COUNT(DISTINCT id) FROM individuals").fetchone()
+    if count and (low != 0 or high != count - 1 or distinct != count):
+        missing = 0 if low != 0 else conn.execute(
+            "SELECT MIN(a.id) + 1 FROM individuals a WHERE a.id < ? AND NOT EXISTS "
+            "(SELECT 1 FROM individuals b WHERE b.id = a.id + 1)", (high,)).fetchone()[0]
+        what = f"individual {missing} is missing" if missing is not None else "ids repeat"
+        raise JournalError(f"{path}: individuals: the ids are not 0..{count - 1} in birth "
+                           f"order ({what})")
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Every table of the schema is a plain table with its columns; no views, no triggers
+    (a view or trigger runs SQL of the file's choosing: a recursive view never ends)."""
+    kinds: dict[str, str] = {}
+    for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
+        if kind in ("view", "trigger"):
+            raise JournalError(f"{path}: holds a {kind} ({_one_line(name)!r:.60}); an evonas "
+                               f"journal has none, refusing to read it")
+        if kind == "table":
+            kinds[name] = "virtual" if str(sql or "").lstrip()[:14].upper() == \
+                "CREATE VIRTUAL" else "table"
+    if not kinds:
+        raise JournalError(f"{path}: not an evonas journal (an empty database)")
+    for table, columns in _TABLES.items():
+        if table not in kinds:
+            raise JournalError(f"{path}: the table {table!r} is missing")
+        if kinds[table] != "table":
+            raise JournalError(f"{path}: {table!r} is a virtual table, not a journal table")
+        have = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        missing = [c for c in columns if c not in have]
+        if missing:
+            raise JournalError(f"{path}: {table}.{missing[0]}: the column is missing")
+
+
+@contextmanager
+def reading_journal(path: Path) -> Iterator[None]:
+    """Turn SQLite errors met while reading a journal into :class:`JournalError` naming the file
+    (a damaged page that :meth:`Journal.open`'s checks did not reach)."""
+    try:
+        yield
+    except _SQLITE_ERRORS as exc:
+        raise JournalError(f"{path}: cannot read the journal ({_one_line(exc)})") from None
+
+
 def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA trusted_schema=OFF")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
 
 
-def _individual(row: tuple) -> IndividualRow:
-    return IndividualRow(row[0], json.loads(row[1]), row[2], tuple(json.loads(row[3])),
-                         json.loads(row[4]), row[5])
+def _text(data: bytes) -> str:
+    """Text columns as str; bytes that are not UTF-8 (a damaged file) read as U+FFFD."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
 
 
-def _evaluation(row: tuple) -> EvaluationRow:
-    return EvaluationRow(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6],
-                         row[7])
+def _one_line(value: object, limit: int = 200) -> str:
+    """``value`` as one short line (for messages quoting file content)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _loads(text: Any, path: Path, where: str) -> Any:
+    """JSON text from the journal, or :class:`JournalError` naming ``where``."""
+    if not isinstance(text, str):
+        raise JournalError(f"{path}: {where}: not JSON text ({type(text).__name__})")
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise JournalError(f"{path}: {where}: not valid JSON ({_one_line(exc, 80)})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _individual(row: tuple, path: Path) -> IndividualRow:
+    where = f"individuals[{row[0]}]"
+    genome = _loads(row[1], path, f"{where}.genome")
+    parents = _loads(row[3], path, f"{where}.parents")
+    operator = _loads(row[4], path, f"{where}.operator")
+    if not isinstance(genome, dict):
+        raise JournalError(f"{path}: {where}.genome: not a mapping")
+    if not isinstance(parents, list) or not all(
+            type(p) is int and 0 <= p < row[0] for p in parents):
+        raise JournalError(f"{path}: {where}.parents: not a list of ids of earlier individuals")
+    if not isinstance(operator, dict):
+        raise JournalError(f"{path}: {where}.operator: not a mapping")
+    if not isinstance(row[2], str):
+        raise JournalError(f"{path}: {where}.hash: not text")
+    if row[5] is not None and type(row[5]) is not int:
+        raise JournalError(f"{path}: {where}.generation: not an integer or null")
+    return IndividualRow(row[0], genome, row[2], tuple(parents), operator, row[5])
+
+
+def _number(value: Any, path: Path, where: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise JournalError(f"{path}: {where}: not a finite number or null ({value!r:.40})")
+    return float(value)
+
+
+def _evaluation(row: tuple, path: Path) -> EvaluationRow:
+    where = f"evaluations[{row[0]}]"
+    if row[1] not in ("ok", "failed", "cached"):
+        raise JournalError(f"{path}: {where}.status: not ok, failed or cached")
+    metrics = _loads(row[3], path, f"{where}.metrics")
+    if not isinstance(metrics, dict):
+        raise JournalError(f"{path}: {where}.metrics: not a mapping")
+    for name, value in ((".error", row[4]), (".worker", row[5])):
+        if value is not None and not isinstance(value, str):
+            raise JournalError(f"{path}: {where}{name}: not text or null")
+    if row[7] is not None and type(row[7]) is not int:
+        raise JournalError(f"{path}: {where}.source_id: not an integer or null")
+    return EvaluationRow(row[0], row[1], _number(row[2], path, f"{where}.fitness"), metrics,
+                         row[4], row[5], _number(row[6], path, f"{where}.seconds"), row[7])
