@@ -55,6 +55,27 @@ def _progress(config_data: dict[str, Any], quiet: bool) -> ProgressBar | None:
     return ProgressBar(config_data["budget"]["evaluations"])
 
 
+class _LazyBar:
+    """The progress bar, drawn from the first progress report on: a command that fails before
+    its campaign starts prints its one error line and nothing else."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._bar: ProgressBar | None = None
+        self._made = False
+
+    def __call__(self, counters: dict[str, Any]) -> None:
+        if not self._made:
+            self._made = True
+            self._bar = self._make()
+        if self._bar is not None:
+            self._bar(counters)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def _print_summary(run_dir: Path, summary: Any) -> None:
     from evonas.run import Run
 
@@ -83,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evonas.config import load_config
 
     config = load_config(args.config, args.set or [])
-    bar = _progress(config.data, args.quiet)
+    bar = None if args.quiet else _LazyBar(lambda: _progress(config.data, args.quiet))
     try:
         run_dir, summary = start_campaign(config, args.name, bar)
     finally:
@@ -97,16 +118,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from evonas.api import resume_campaign
     from evonas.storage import JOURNAL_FILE, Journal
 
-    path = Path(args.run) / JOURNAL_FILE
-    bar = None
-    if path.is_file():
+    def make_bar() -> ProgressBar | None:
+        path = Path(args.run) / JOURNAL_FILE
         with Journal.open(path, readonly=True) as journal:
             data = journal.config()
             snapshot = journal.last_snapshot()
-        bar = _progress(data, args.quiet) if isinstance(data.get("campaign"), dict) else None
+        try:
+            bar = _progress(data, args.quiet)
+        except (KeyError, TypeError, AttributeError):
+            return None
         if bar is not None and snapshot is not None:
             bar({"evaluations": snapshot.evaluations, "best_fitness": None,
                   "told": snapshot.told, "failed": 0})
+        return bar
+
+    bar = None if args.quiet else _LazyBar(make_bar)
     try:
         run_dir, summary = resume_campaign(
             args.run, bar, args.set or [], args.force,
@@ -179,8 +205,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from evonas.config import load_config
-    from evonas.exporting import compile_for_task
-    from genomes import GenomeError, genome_from_dict
+    from genomes import CPPNGenome, GenomeError, NEATSpace, genome_from_dict
 
     path = Path(args.genome)
     if not path.is_file():
@@ -189,18 +214,38 @@ def cmd_compile(args: argparse.Namespace) -> int:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GenomeError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise GenomeError(f"{path}: not a genome (JSON nested too deeply)") from None
+    except OSError as exc:
+        raise GenomeError(f"{path}: cannot read the genome ({exc.strerror or exc})") from None
+    config = load_config(args.config)
     try:
         genome = genome_from_dict(data)
-        config = load_config(args.config)
-        config.space().validate(genome)
+        space = config.space()
+        if isinstance(genome, CPPNGenome) != isinstance(space, NEATSpace):
+            kind = "CPPN" if isinstance(genome, CPPNGenome) else "DAG"
+            raise GenomeError(f"kind: a {kind} genome does not belong to the {space.name} space "
+                              f"of {args.config} (space.name)")
+        space.validate(genome)
     except GenomeError as exc:
         raise GenomeError(f"{path}: {exc}") from None
-    module, shape, classes = compile_for_task(genome, config.data, seed=config.seed)
+    except RecursionError:
+        raise GenomeError(f"{path}: not a genome (nested too deeply)") from None
     from evonas.compiler import count_params
 
     print(f"genome: {genome.describe()}")
     print(f"canonical hash: {genome.canonical_hash()}")
-    print(f"network: input {shape}, {classes} classes, {count_params(module)} parameters")
+    if isinstance(genome, CPPNGenome):
+        from evonas.compiler.cppn import compile_cppn
+
+        module = compile_cppn(genome)
+        print(f"network: CPPN, {genome.num_inputs} inputs, {genome.num_outputs} outputs "
+              f"(weights are constants of the code, {count_params(module)} parameters)")
+    else:
+        from evonas.exporting import compile_for_task
+
+        module, shape, classes = compile_for_task(genome, config.data, seed=config.seed)
+        print(f"network: input {shape}, {classes} classes, {count_params(module)} parameters")
     if args.code:
         print(module.code)
     return 0

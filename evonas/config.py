@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from typing import Any
 import yaml
 
 from genomes import GenomeError, SearchSpace, space_from_dict
+
+#: What ``evaluator.devices`` may list (as :mod:`evonas.evaluation.devices` reads it).
+_DEVICE_RE = re.compile(r"^(cpu|cuda|mps)(:(\d+))?$")
 
 
 class ConfigError(Exception):
@@ -55,53 +59,113 @@ TOP_LEVEL: dict[str, Any] = {
     "strategy": {"name": "regularized_evolution"}, **SECTION_DEFAULTS,
 }
 
-#: (lowest allowed, type) for numeric fields that have a range; None means unbounded.
-_RANGES: dict[str, tuple[float, type]] = {
-    "seed": (0, int),
-    "evaluator.workers": (0, int),
-    "evaluator.timeout": (0.001, float),
-    "evaluator.max_crashes": (1, int),
-    "evaluator.max_tasks_per_worker": (1, int),
-    "evaluator.num_cpus": (0, float),
-    "evaluator.num_gpus": (0, float),
-    "evaluator.max_retries": (0, int),
-    "evaluator.workers_per_device": (1, int),
-    "evaluator.memory_safety_factor": (1, float),
-    "budget.evaluations": (1, int),
-    "budget.wall_time": (0.001, float),
-    "budget.device_seconds": (0.001, float),
-    "budget.max_individuals": (1, int),
-    "campaign.checkpoint_every": (1, int),
-    "campaign.grace_period": (0, float),
-    "strategy.population": (2, int),
-    "strategy.offspring": (1, int),
-    "strategy.sample": (1, int),
-    "strategy.tournament_size": (1, int),
-    "strategy.generations": (1, int),
-    "strategy.cxpb": (0, float),
-    "strategy.mutpb": (0, float),
-    "strategy.crossover_rate": (0, float),
-    "strategy.mutation_rate": (0, float),
-    "strategy.hidden_size": (1, int),
-    "strategy.learning_rate": (0, float),
-    "strategy.batch_size": (1, int),
-    "strategy.baseline_decay": (0, float),
-    "strategy.entropy_weight": (0, float),
-    "strategy.init_range": (0, float),
-    "strategy.failure_reward": (-math.inf, float),
-    "strategy.epochs": (1, int),
-    "strategy.lr": (0, float),
-    "strategy.lr_min": (0, float),
-    "strategy.momentum": (0, float),
-    "strategy.weight_decay": (0, float),
-    "strategy.grad_clip": (0, float),
-    "strategy.alpha_lr": (0, float),
-    "strategy.alpha_weight_decay": (0, float),
-    "strategy.derive_every": (1, int),
-    "strategy.collapse_fraction": (0, float),
-    "strategy.threads": (1, int),
+#: Most worker processes a pool may have (more would only exhaust memory and file handles).
+MAX_WORKERS = 4096
+#: Largest integer a config may hold (what SQLite and numpy's seeds take).
+MAX_INT = 2**63 - 1
+#: Most members a population (and the like) may have.
+MAX_POPULATION = 1_000_000
+
+#: (lowest allowed, type, highest allowed) for numeric fields that have a range; None means
+#: unbounded. Every number must also be finite (no NaN or infinity), see :func:`_check_tree`.
+#: ``strategy.*`` ranges apply to whichever strategy has the option.
+_RANGES: dict[str, tuple[float | None, type, float | None]] = {
+    "seed": (0, int, MAX_INT),
+    "evaluator.workers": (0, int, MAX_WORKERS),
+    "evaluator.timeout": (0.001, float, None),
+    "evaluator.max_crashes": (1, int, None),
+    "evaluator.max_tasks_per_worker": (1, int, None),
+    "evaluator.num_cpus": (0, float, None),
+    "evaluator.num_gpus": (0, float, None),
+    "evaluator.max_retries": (0, int, 1000),
+    "evaluator.workers_per_device": (1, int, 256),
+    "evaluator.memory_safety_factor": (1, float, None),
+    "budget.evaluations": (1, int, None),
+    "budget.wall_time": (0.001, float, None),
+    "budget.device_seconds": (0.001, float, None),
+    "budget.max_individuals": (1, int, None),
+    "campaign.checkpoint_every": (1, int, None),
+    "campaign.grace_period": (0, float, None),
+    # evolutionary strategies
+    "strategy.population": (2, int, MAX_POPULATION),
+    "strategy.offspring": (1, int, MAX_POPULATION),
+    "strategy.sample": (1, int, MAX_POPULATION),
+    "strategy.tournament_size": (1, int, MAX_POPULATION),
+    "strategy.generations": (1, int, None),
+    "strategy.cxpb": (0, float, 1),
+    "strategy.mutpb": (0, float, 1),
+    "strategy.crossover_rate": (0, float, 1),
+    "strategy.mutation_rate": (0, float, 1),
+    # reinforce
+    "strategy.hidden_size": (1, int, 4096),
+    "strategy.learning_rate": (0, float, None),
+    "strategy.batch_size": (1, int, 65536),
+    "strategy.baseline_decay": (0, float, 1),
+    "strategy.entropy_weight": (0, float, None),
+    "strategy.init_range": (0, float, None),
+    "strategy.failure_reward": (None, float, None),
+    # darts
+    "strategy.epochs": (1, int, 100_000),
+    "strategy.lr": (0, float, None),
+    "strategy.lr_min": (0, float, None),
+    "strategy.momentum": (0, float, 1),
+    "strategy.weight_decay": (0, float, None),
+    "strategy.grad_clip": (0, float, None),
+    "strategy.alpha_lr": (0, float, None),
+    "strategy.alpha_weight_decay": (0, float, None),
+    "strategy.derive_every": (1, int, None),
+    "strategy.collapse_fraction": (0, float, 1),
+    "strategy.threads": (1, int, 1024),
+    # neat
+    "strategy.c1": (0, float, None),
+    "strategy.c2": (0, float, None),
+    "strategy.c3": (0, float, None),
+    "strategy.compatibility_threshold": (0, float, None),
+    "strategy.target_species": (1, int, MAX_POPULATION),
+    "strategy.threshold_step": (0, float, None),
+    "strategy.min_threshold": (0, float, None),
+    "strategy.stagnation": (1, int, None),
+    "strategy.species_elitism": (0, int, MAX_POPULATION),
+    "strategy.elitism": (0, int, MAX_POPULATION),
+    "strategy.elitism_min_size": (0, int, None),
+    "strategy.survival_threshold": (0, float, 1),
+    "strategy.crossover_prob": (0, float, 1),
+    "strategy.interspecies_prob": (0, float, 1),
+    "strategy.add_node_prob": (0, float, 1),
+    "strategy.add_connection_prob": (0, float, 1),
+    "strategy.weight_prob": (0, float, 1),
+    "strategy.weight_rate": (0, float, 1),
+    "strategy.bias_prob": (0, float, 1),
+    "strategy.bias_rate": (0, float, 1),
+    "strategy.activation_prob": (0, float, 1),
+    "strategy.toggle_prob": (0, float, 1),
+}
+#: Fields whose lowest value is itself not allowed (must be more than it).
+_ABOVE_LOW = {"strategy.learning_rate", "strategy.lr", "strategy.alpha_lr",
+              "strategy.survival_threshold"}
+#: Fields whose highest value is itself not allowed (must be less than it).
+_BELOW_HIGH = {"strategy.baseline_decay", "strategy.collapse_fraction"}
+#: The type of fields whose default is None (any other field takes its default's type).
+_TYPES: dict[str, type] = {"evaluator.devices": list, "evaluator.address": str,
+                           "strategy.mutation_weights": dict, "strategy.objectives": list}
+#: Options of each search space: (lowest, type, highest); lists of numbers are checked per item.
+_SPACE_RANGES: dict[str, dict[str, tuple[float | None, type, float | None]]] = {
+    "nb201": {"stem_channels": (1, int, 1024), "cells_per_stage": (1, int, 64)},
+    "free": {"max_nodes": (2, int, 1000), "max_edges": (1, int, 100_000),
+             "widths": (1, int, 4096), "stem_channels": (1, int, 4096), "stages": (1, int, 16),
+             "cells_per_stage": (1, int, 64), "ops": (None, str, None),
+             "mode": (None, str, None)},
+    "neat": {"num_inputs": (1, int, 100_000), "num_outputs": (1, int, 100_000),
+             "max_nodes": (1, int, 1_000_000), "max_connections": (1, int, 10_000_000),
+             "activations": (None, str, None), "output_activations": (None, str, None),
+             "initial_connection": (None, str, None), "recurrent": (None, bool, None),
+             "weight_range": (None, float, None), "bias_range": (None, float, None),
+             "weight_init_std": (0, float, None), "weight_perturb_std": (0, float, None),
+             "weight_replace_rate": (0, float, 1), "bias_init_std": (0, float, None),
+             "bias_perturb_std": (0, float, None), "bias_replace_rate": (0, float, 1)},
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament"),
+                                        "strategy.parent_selection": ("random", "tournament"),
                                         "evaluator.backend": ("local", "ray")}
 
 
@@ -140,19 +204,24 @@ class Config:
 
 
 def load_config(source: str | Path | dict[str, Any],
-                overrides: dict[str, Any] | list[str] | None = None) -> Config:
+                overrides: dict[str, Any] | list[str] | None = None,
+                label: str | None = None) -> Config:
     """Read, override and validate a campaign configuration.
 
     Args:
         source: a YAML file path, or a mapping.
         overrides: dotted keys to set (``{"strategy.population": 30}``), or ``KEY=VALUE`` strings
             as given to ``--set`` (values parsed as YAML).
+        label: what messages name for a mapping ``source`` (default ``<dict>``), e.g. the run
+            folder's ``config.yaml`` on resume.
 
     Raises:
         ConfigError: one line naming the file and the field at fault.
     """
     if isinstance(source, dict):
-        label, data = "<dict>", copy.deepcopy(source)
+        label = label or "<dict>"
+        _check_tree(label, source)  # before copying: bounded depth and size
+        data = copy.deepcopy(source)
     else:
         label = str(source)
         data = _read_yaml(Path(source))
@@ -161,11 +230,75 @@ def load_config(source: str | Path | dict[str, Any],
     return Config(validate(data, label), label)
 
 
+#: Most nodes a YAML document may expand to, aliases counted at every use (a config has ~100);
+#: more is a "billion laughs" alias bomb that would exhaust memory once anything copies it.
+MAX_YAML_NODES = 100_000
+#: Deepest nesting of sections and lists a config may have.
+MAX_DEPTH = 32
+
+
+class _DocumentTooLarge(yaml.YAMLError):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = None
+
+
+class SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses documents whose aliases expand past
+    :data:`MAX_YAML_NODES` nodes or refer to themselves."""
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        _expanded_size(node, {}, set())
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    """Nodes ``node`` stands for once every alias is expanded (memoized per node)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise _DocumentTooLarge("an alias refers to the node that contains it")
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes, active) + _expanded_size(v, sizes, active)
+                    for k, v in node.value)
+    active.discard(key)
+    if size > MAX_YAML_NODES:
+        raise _DocumentTooLarge(f"the document expands to more than {MAX_YAML_NODES} nodes "
+                                "(aliases repeating aliases); refusing it")
+    sizes[key] = size
+    return size
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with :class:`SafeLoader`'s limits.
+
+    Raises:
+        yaml.YAMLError: malformed, or expanding past the limits.
+        RecursionError: nested too deeply for the parser.
+    """
+    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    if "\0" in str(path):
+        raise ConfigError(f"{str(path)!r}: the file name holds a NUL character")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: is not a config file (a folder or a device)")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -192,10 +325,14 @@ def _parse_overrides(overrides: dict[str, Any] | list[str] | None,
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item}: expected dotted.key=value")
+        shown = item if len(item) <= 80 else f"{item[:60]}..."
         try:
-            parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item}: the value is not valid YAML") from None
+            parsed[key.strip()] = safe_load(text) if text.strip() else None
+        except _DocumentTooLarge as exc:
+            raise ConfigError(f"--set {shown}: the value is not valid YAML ({exc.problem})"
+                              ) from None
+        except (yaml.YAMLError, RecursionError):
+            raise ConfigError(f"--set {shown}: the value is not valid YAML") from None
     return parsed
 
 
@@ -231,8 +368,8 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         ConfigError: naming the file and the first field at fault.
     """
     from evonas.strategies import STRATEGIES, strategy_defaults
-    from evonas.tasks import TASK_DEFAULTS
 
+    _check_tree(label, data)
     for key in data:
         if key not in TOP_LEVEL:
             raise _unknown(label, str(key), str(key), list(TOP_LEVEL))
@@ -242,7 +379,7 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
             continue
         out[key] = copy.deepcopy(data.get(key, default))
     if out["name"] is not None:
-        _check_name(out["name"], label)
+        check_run_name(out["name"], f"{label}: name")
     _check_value(label, "seed", out["seed"], 0)
     if not isinstance(out["runs_dir"], str) or not out["runs_dir"]:
         raise ConfigError(f"{label}: runs_dir: must be a folder path, got {out['runs_dir']!r}")
@@ -258,6 +395,7 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
     space_cfg = out["space"]
     if not isinstance(space_cfg, dict):
         raise ConfigError(f"{label}: space: must be a mapping with a name, got {space_cfg!r}")
+    _check_space(label, space_cfg)
     try:
         space = space_from_dict(space_cfg)
     except GenomeError as exc:
@@ -267,17 +405,7 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
     out["space"] = space.to_dict()
 
     # task
-    task_cfg = out["task"]
-    if not isinstance(task_cfg, dict) or "name" not in task_cfg:
-        raise ConfigError(f"{label}: task: missing; give a mapping with a name "
-                          f"(one of {', '.join(sorted(TASK_DEFAULTS))})")
-    task_name = task_cfg["name"]
-    if task_name not in TASK_DEFAULTS:
-        raise ConfigError(f"{label}: task.name: unknown task {task_name!r}"
-                          f"{closest(str(task_name), list(TASK_DEFAULTS))}")
-    task_defaults = {k: v for k, v in TASK_DEFAULTS[task_name].items() if k != "name"}
-    rest = {k: v for k, v in task_cfg.items() if k != "name"}
-    out["task"] = {"name": task_name, **_check_section(label, "task", rest, task_defaults)}
+    out["task"] = _check_task(label, out["task"], "task")
 
     # strategy
     strat_cfg = out["strategy"]
@@ -285,6 +413,9 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         raise ConfigError(f"{label}: strategy: give a mapping with a name "
                           f"(one of {', '.join(sorted(STRATEGIES))})")
     strat_name = strat_cfg["name"]
+    if not isinstance(strat_name, str):
+        raise ConfigError(f"{label}: strategy.name: must be a string naming a strategy (one of "
+                          f"{', '.join(sorted(STRATEGIES))}), got {strat_name!r}")
     if strat_name not in STRATEGIES:
         raise ConfigError(f"{label}: strategy.name: unknown strategy {strat_name!r}"
                           f"{closest(str(strat_name), list(STRATEGIES))}")
@@ -295,9 +426,126 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
     return out
 
 
-def _check_name(name: Any, label: str) -> None:
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        raise ConfigError(f"{label}: name: must be a plain folder name, got {name!r}")
+def check_run_name(name: Any, where: str) -> None:
+    """Refuse a run name that is not one plain folder name inside ``runs_dir``.
+
+    Args:
+        name: the name (the config's ``name``, ``--name`` or the Python ``name=``).
+        where: what the message starts with, e.g. ``campaign.yaml: name`` or ``--name``.
+
+    Raises:
+        ConfigError: for a non-string, empty, ``.`` or ``..`` name, one with a path separator or
+            a NUL character, or one longer than a file name may be.
+    """
+    bad = (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
+           or "\\" in name or "\0" in name
+           or len(name.encode("utf-8", "surrogateescape")) > 255)
+    if bad:
+        raise ConfigError(f"{where}: must be a plain folder name (not empty, '.' or '..'; no "
+                          f"'/', '\\' or NUL; at most 255 bytes), got {name!r:.80}")
+
+
+def _check_tree(label: str, data: Any) -> None:
+    """Every value is plain data that survives the JSON round trip: mappings with string keys,
+    lists, strings without NUL, booleans, integers and finite floats; at most :data:`MAX_DEPTH`
+    deep and :data:`MAX_YAML_NODES` values in all (shared values counted at every use)."""
+    count = 0
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        field, value, depth = stack.pop()
+        where = field or "config"
+        count += 1
+        if count > MAX_YAML_NODES:
+            raise ConfigError(f"{label}: the config holds more than {MAX_YAML_NODES} values; "
+                              "refusing it")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{label}: {where}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ConfigError(f"{label}: {field + '.' if field else ''}{key!r}: keys "
+                                      f"must be strings, got {type(key).__name__}")
+                stack.append((f"{field}.{key}" if field else key, item, depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{field}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ConfigError(f"{label}: {where}: must be a finite number, got {value!r}")
+        elif isinstance(value, str):
+            if "\0" in value:
+                raise ConfigError(f"{label}: {where}: must not hold a NUL character")
+        elif value is not None and not isinstance(value, bool | int):
+            raise ConfigError(f"{label}: {where}: must be a number, string, list or mapping, "
+                              f"got {type(value).__name__} {value!r:.60}")
+
+
+def _check_task(label: str, task_cfg: Any, field: str) -> dict[str, Any]:
+    """The ``task:`` mapping (or a wrapped ``inner:`` task) checked against its task's options."""
+    from evonas.tasks import TASK_DEFAULTS
+
+    choices = ", ".join(sorted(TASK_DEFAULTS))
+    if not isinstance(task_cfg, dict) or "name" not in task_cfg:
+        raise ConfigError(f"{label}: {field}: missing; give a mapping with a name "
+                          f"(one of {choices})")
+    task_name = task_cfg["name"]
+    if not isinstance(task_name, str):
+        raise ConfigError(f"{label}: {field}.name: must be a string naming a task (one of "
+                          f"{choices}), got {task_name!r}")
+    if task_name not in TASK_DEFAULTS:
+        raise ConfigError(f"{label}: {field}.name: unknown task {task_name!r}"
+                          f"{closest(task_name, list(TASK_DEFAULTS))}")
+    task_defaults = {k: v for k, v in TASK_DEFAULTS[task_name].items() if k != "name"}
+    rest = {k: v for k, v in task_cfg.items() if k != "name"}
+    checked = {"name": task_name, **_check_section(label, field, rest, task_defaults)}
+    target = checked.get("target")
+    if target is not None and (not isinstance(target, int | float) or isinstance(target, bool)):
+        raise ConfigError(f"{label}: {field}.target: must be a number or null, got {target!r}")
+    if task_name == "faulty":  # the wrapped task gets the same checks (and is kept as given)
+        _check_task(label, checked["inner"], f"{field}.inner")
+    return checked
+
+
+def _check_space(label: str, space_cfg: dict[str, Any]) -> None:
+    """Types and ranges of the space's options (the space classes check the rest)."""
+    ranges = _SPACE_RANGES.get(space_cfg.get("name"), {})  # type: ignore[arg-type]
+    for key, value in space_cfg.items():
+        if key not in ranges:
+            continue  # the name, or an unknown key: space_from_dict names it
+        low, kind, high = ranges[key]
+        items = value if isinstance(value, list) else [value]
+        if key in ("widths", "ops", "activations", "output_activations", "weight_range",
+                   "bias_range") and not isinstance(value, list):
+            raise ConfigError(f"{label}: space.{key}: must be a list, got {value!r}")
+        for i, item in enumerate(items):
+            where = f"space.{key}[{i}]" if isinstance(value, list) else f"space.{key}"
+            _check_number(label, where, item, low, kind, high)
+
+
+def _check_number(label: str, field: str, value: Any, low: float | None, kind: type,
+                  high: float | None, above: bool = False, below: bool = False) -> None:
+    """``value`` has type ``kind`` (an int passes as a float) and lies in ``[low, high]``."""
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"{label}: {field}: must be true or false, got {value!r}")
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{label}: {field}: must be an integer, got {value!r}")
+    if kind is float and (not isinstance(value, int | float) or isinstance(value, bool)):
+        raise ConfigError(f"{label}: {field}: must be a number, got {value!r}")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{label}: {field}: must be a string, got {value!r}")
+    if kind is list and not isinstance(value, list):
+        raise ConfigError(f"{label}: {field}: must be a list, got {value!r}")
+    if kind is dict and not isinstance(value, dict):
+        raise ConfigError(f"{label}: {field}: must be a mapping, got {value!r}")
+    if kind not in (int, float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{label}: {field}: must be a finite number, got {value!r}")
+    if low is not None and (value <= low if above else value < low):
+        raise ConfigError(f"{label}: {field}: must be {'more than' if above else 'at least'} "
+                          f"{low}, got {value!r}")
+    if high is not None and (value >= high if below else value > high):
+        raise ConfigError(f"{label}: {field}: must be {'less than' if below else 'at most'} "
+                          f"{high}, got {value!r}")
 
 
 def _check_section(label: str, section: str, given: dict[str, Any],
@@ -313,23 +561,19 @@ def _check_section(label: str, section: str, given: dict[str, Any],
 
 
 def _check_value(label: str, field: str, value: Any, default: Any) -> None:
-    kind = _RANGES.get(field, (None, type(default) if default is not None else None))[1]
+    if field in _RANGES:
+        low, kind, high = _RANGES[field]
+    else:
+        low, high = None, None
+        kind = _TYPES.get(field) or (type(default) if default is not None else type(None))
+        if kind is int:
+            high = MAX_INT
     if value is None:
         if default is None:
             return
         raise ConfigError(f"{label}: {field}: must not be empty")
-    if kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{label}: {field}: must be true or false, got {value!r}")
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ConfigError(f"{label}: {field}: must be an integer, got {value!r}")
-    if kind is float and (not isinstance(value, int | float) or isinstance(value, bool)):
-        raise ConfigError(f"{label}: {field}: must be a number, got {value!r}")
-    if kind is str and not isinstance(value, str):
-        raise ConfigError(f"{label}: {field}: must be a string, got {value!r}")
-    if field in _RANGES and isinstance(value, int | float):
-        low = _RANGES[field][0]
-        if value < low:
-            raise ConfigError(f"{label}: {field}: must be at least {low}, got {value!r}")
+    _check_number(label, field, value, low, kind, high, field in _ABOVE_LOW,
+                  field in _BELOW_HIGH)
     if field in _CHOICES and value not in _CHOICES[field]:
         raise ConfigError(f"{label}: {field}: must be one of {', '.join(_CHOICES[field])}, "
                           f"got {value!r}{closest(str(value), _CHOICES[field])}")
@@ -339,6 +583,19 @@ def _check_evaluator(label: str, ev: dict[str, Any]) -> None:
     """Checks of the evaluator section that involve a parsed value or two fields."""
     from evonas.evaluation.memory import parse_bytes
 
+    devices = ev["devices"]
+    if devices is not None:
+        if not devices:
+            raise ConfigError(f"{label}: evaluator.devices: the list is empty; leave it out (or "
+                              "null) to use the detected devices")
+        for i, device in enumerate(devices):
+            if not isinstance(device, str) or not _DEVICE_RE.match(device):
+                raise ConfigError(f"{label}: evaluator.devices[{i}]: unknown device {device!r} "
+                                  "(use cpu, cuda, cuda:N or mps)")
+    per_device = ev["workers_per_device"]
+    if per_device is not None and len(devices or [None]) * per_device > MAX_WORKERS:
+        raise ConfigError(f"{label}: evaluator.workers_per_device: {len(devices or [None])} "
+                          f"devices x {per_device} is more than {MAX_WORKERS} workers")
     if ev["device_memory"] is not None:
         try:
             parse_bytes(ev["device_memory"])
@@ -370,9 +627,13 @@ def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None
             if op not in MUTATIONS:
                 raise ConfigError(f"{label}: strategy.mutation_weights.{op}: unknown operator"
                                   f"{closest(str(op), list(MUTATIONS))}")
-            if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
+            if not isinstance(w, int | float) or isinstance(w, bool) or w < 0 \
+                    or not math.isfinite(w):
                 raise ConfigError(f"{label}: strategy.mutation_weights.{op}: must be a "
-                                  f"number >= 0, got {w!r}")
+                                  f"finite number >= 0, got {w!r}")
+        if weights and not any(w > 0 for w in weights.values()):
+            raise ConfigError(f"{label}: strategy.mutation_weights: at least one operator needs "
+                              "a weight above 0")
     if cfg["name"] == "nsga2":
         from evonas.strategies.nsga2 import check_config as check_nsga2
 
