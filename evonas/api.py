@@ -229,6 +229,8 @@ def check_strategy_builds(config: Config) -> None:
 
 #: Config sections a resumed campaign may change without ``--force``.
 SAFE_TO_CHANGE = ("budget", "evaluator", "campaign")
+#: Keys of those sections that decide how the journal replays: never changed on resume.
+NEVER_CHANGED = ("campaign.order",)
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -308,6 +310,10 @@ def _resume_locked(run_dir: Path, path: Path,
         if overrides:
             changed = load_config(frozen, overrides, label=str(run_dir / CONFIG_FILE))
             changes = config_diff(before, changed.data)
+            fixed = [line for line in changes if line.split(":")[0] in NEVER_CHANGED]
+            if fixed:
+                raise ConfigError(f"{run_dir / CONFIG_FILE}: {fixed[0].split(':')[0]}: cannot "
+                                  "change on resume (the journal is replayed in its order)")
             unsafe = [line for line in changes if line.split(".")[0].split(":")[0]
                       not in SAFE_TO_CHANGE]
             if unsafe and not force:

@@ -1,7 +1,22 @@
 """The campaign loop: strategy <-> evaluator <-> journal.
 
-The loop keeps a *window* of individuals that have been born but not yet told to the strategy,
-at most ``evaluator.capacity`` of them:
+The loop keeps a *window* of individuals that have been born but not yet told to the strategy.
+It runs in one of two orders (``campaign.order``):
+
+* ``async`` (the default whenever the evaluator runs more than one evaluation at a time): results
+  are told as they arrive and the window is refilled after each tell, so a free worker gets work
+  at once and no ask waits for the oldest individual. The window holds at most
+  ``evaluator.capacity`` evaluations, plus up to as many cached copies waiting for an evaluation
+  in flight. Each tell is journaled (a ``told`` event), and resume replays the journaled tells in
+  their order: every replayed ask reproduces its journaled genome, nothing journaled is redone,
+  and only what was in flight runs again. Two runs from one seed differ as soon as workers
+  finish in a different order.
+* ``birth``: results are told in birth order, the window holds at most ``capacity``
+  individuals, and the sequence of asks and tells, so every genome, is a deterministic function
+  of the seed and the worker count: a rerun is bit-identical, whatever order workers finish in.
+  One long evaluation holds up the others' tells.
+
+In birth order:
 
 1. **Refill.** While the window has room and the budget allows, ask the strategy for candidates.
    Each gets the next id (birth order) and is written to the journal. A candidate whose canonical
@@ -22,10 +37,12 @@ nothing after the halt, so the final snapshot holds exactly the state an uninter
 at that point, and a resume (with a raised budget, for a spent one) continues as if never halted.
 
 Resume is a replay: load the last snapshot, rebuild the window from the journal, and run the same
-loop. Individuals the journal already holds are checked (same canonical hash) instead of being
-written again, their recorded results are reused, and what was dispatched but never finished is
-dispatched again. With a deterministic task a resumed campaign ends with exactly the journal of one
-never interrupted.
+loop (in async order, tell the journaled tells in their order first). Individuals the journal
+already holds are checked (same canonical hash) instead of being written again, their recorded
+results are reused, and what was dispatched but never finished is dispatched again. In birth
+order, with a deterministic task, a resumed campaign ends with exactly the journal of one never
+interrupted; in async order, with the journal that one would have had had its workers finished in
+the same order.
 """
 
 from __future__ import annotations
@@ -34,7 +51,7 @@ import signal
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -51,6 +68,8 @@ from genomes import genome_from_dict
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
 #: architectures already evaluated (cache hits are free) stops there instead of running forever.
 INDIVIDUALS_PER_EVALUATION = 20
+#: ``campaign.order`` values.
+ORDERS = ("async", "birth")
 #: Stream ids for seeding components from the campaign seed.
 STRATEGY_STREAM = 1
 EVALUATION_STREAM = 2
@@ -134,6 +153,7 @@ class Campaign:
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
         self.capacity = max(1, evaluator.capacity)
+        self.order: str = campaign.get("order") or ("async" if self.capacity > 1 else "birth")
 
         self.next_id = 0
         self.told = 0
@@ -143,6 +163,9 @@ class Campaign:
         self.device_seconds = 0.0
         self.elapsed_before = 0.0
         self._window: OrderedDict[int, _Pending] = OrderedDict()
+        self._window_evaluations = 0  # window members evaluated, not copied
+        self._arrived: deque[int] = deque()  # async: window members with a result, by arrival
+        self._replaying = False
         self._dependents: dict[int, list[int]] = {}
         self._to_dispatch: list[_Pending] = []
         self._replay_until = 0  # ids below this already exist in the journal
@@ -155,14 +178,18 @@ class Campaign:
     def run(self) -> CampaignSummary:
         """Run until the budget is spent, the strategy is done, or a stop is requested."""
         restore_start = time.perf_counter()
-        self._restore()
+        live_capacity = self._restore()
+        # committed with the first individuals this session writes: the order and capacity
+        # that a later resume replays them with
         self.journal.add_event("restored", None, {
             "seconds": round(time.perf_counter() - restore_start, 4), "next_id": self.next_id,
-            "told": self.told, "window": len(self._window)})
+            "told": self.told, "window": len(self._window), "order": self.order,
+            "capacity": self.capacity})
         interrupted = False
         with _SignalHandlers(self._request_stop):
             try:
                 self._refill()
+                self._replay(live_capacity)
                 self._loop()
             except KeyboardInterrupt:
                 interrupted = True
@@ -190,12 +217,24 @@ class Campaign:
                     and self.device_seconds >= self.device_seconds_budget))
 
     # ----------------------------------------------------------------- restore
-    def _restore(self) -> None:
+    def _restore(self) -> int:
+        """Load the last snapshot and rebuild its window. In async order, the capacity in force
+        until the journal's end is the snapshot's (:meth:`_replay` switches); returns this
+        session's."""
+        live_capacity = self.capacity
+        sessions = self.journal.events("restored")
+        if sessions:  # the order the journal is in; journals from before async order: birth
+            first = sessions[0][3]
+            order = first.get("order") if isinstance(first, dict) else None
+            self.order = order if order in ORDERS else "birth"
+        self.strategy.asynchronous = self.order == "async"
         row = self.journal.last_snapshot()
         last = self.journal.counts()["individuals"]
         self._replay_until = last
         if row is None:
-            return
+            return live_capacity
+        if self.order == "async":
+            self.capacity = max(1, int(row.state.get("capacity", self.capacity)))
         self.strategy.load_state_dict(row.state["strategy"])
         self.next_id, self.told, self.evaluations = row.next_id, row.told, row.evaluations
         self.failed = row.state.get("failed", 0)
@@ -203,16 +242,43 @@ class Campaign:
         self.elapsed_before = row.state.get("elapsed", 0.0)
         best = row.state.get("best")
         self._best = None if best is None else (best[0], best[1])
-        for ind in self.journal.individuals(start=self.told):
-            if ind.id >= self.next_id:
-                break
+        window = row.state.get("window")
+        for ind_id in range(self.told, self.next_id) if window is None else window:
+            ind = self.journal.individual(ind_id)
+            if ind is None:
+                raise JournalError(f"{self.journal.path}: individuals[{ind_id}] is missing "
+                                   "(the last snapshot's window holds it)")
             candidate = Candidate(genome_from_dict(ind.genome), ind.parents, ind.operator,
                                   ind.generation)
             pending = _Pending(ind.id, candidate, ind.hash,
                                self.journal.first_with_hash(ind.hash, ind.id))
             self._window[ind.id] = pending
+            if pending.source_id is None:
+                self._window_evaluations += 1
             self._settle(pending, self.journal.evaluation(ind.id))
         self._flush_dispatch()
+        return live_capacity
+
+    def _replay(self, live_capacity: int) -> None:
+        """Async order: tell the tells journaled after the snapshot, in their order (each one
+        refills as it did then), then switch to this session's capacity."""
+        if self.order != "async":
+            return
+        told_ids = [ind_id for _, _, ind_id, _ in self.journal.events("told")][self.told:]
+        self._replaying = True
+        for ind_id in told_ids:
+            pending = self._window.get(ind_id) if ind_id is not None else None
+            if pending is None or pending.result is None:
+                raise JournalError(f"{self.journal.path}: events: individual {ind_id} was told "
+                                   "but the replay has no result for it (was the code, task or "
+                                   "config changed?)")
+            self._tell(pending)
+        self._replaying = False
+        self._arrived = deque(i for i, p in self._window.items() if p.result is not None)
+        if live_capacity != self.capacity:
+            self.capacity = live_capacity
+            self._snapshot()  # the capacity that the rest of the journal is made with
+            self._refill()
 
     # ----------------------------------------------------------------- loop
     def _device_budget_spent(self) -> bool:
@@ -225,16 +291,22 @@ class Campaign:
         return self._stopping or self._device_budget_spent()
 
     def _loop(self) -> None:
+        asynchronous = self.order == "async"
         while self._window:
-            head = next(iter(self._window.values()))
             if self._halted():
                 # Telling the drained window would move the strategy past the state that an
                 # uninterrupted campaign has here; only collect what is in flight.
                 if all(p.result is not None for p in self._window.values()):
                     break
-            elif head.result is not None:
-                self._tell(head)
-                continue
+            elif asynchronous:
+                if self._arrived:
+                    self._tell(self._window[self._arrived.popleft()])
+                    continue
+            else:
+                head = next(iter(self._window.values()))
+                if head.result is not None:
+                    self._tell(head)
+                    continue
             if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
                 break
             for result in self.evaluator.poll(0.2):
@@ -249,9 +321,9 @@ class Campaign:
             return
         if self._target_reached():
             return
-        while not self._stopping and not self.strategy.done and len(self._window) < self.capacity:
-            room = min(self.capacity - len(self._window), self.max_evaluations - self.evaluations)
-            room = min(room, self.max_individuals - self.next_id)
+        while (self._replaying or not self._stopping) and not self.strategy.done:
+            room = min(self._room(), self.max_evaluations - self.evaluations,
+                       self.max_individuals - self.next_id)
             if room <= 0:
                 break
             candidates = self.strategy.ask(room)
@@ -260,6 +332,14 @@ class Campaign:
             for candidate in candidates:
                 self._admit(candidate)
         self._flush_dispatch()
+
+    def _room(self) -> int:
+        """How many more the window takes. It depends on who is in the window, never on which
+        results have arrived, so a replay of the same tells asks the same."""
+        if self.order == "birth":
+            return self.capacity - len(self._window)
+        copies = len(self._window) - self._window_evaluations
+        return self.capacity - self._window_evaluations - max(0, copies - self.capacity)
 
     def _admit(self, candidate: Candidate) -> None:
         ind_id = self.next_id
@@ -285,12 +365,13 @@ class Campaign:
         self._window[ind_id] = pending
         if pending.source_id is None:
             self.evaluations += 1
+            self._window_evaluations += 1
         self._settle(pending, recorded)
 
     def _settle(self, pending: _Pending, recorded: EvaluationRow | None) -> None:
         """Give a window member its result now, or arrange for it to get one."""
         if recorded is not None:
-            pending.result = recorded
+            self._arrive(pending, recorded)
         elif pending.source_id is None:
             self._to_dispatch.append(pending)
         else:
@@ -321,7 +402,7 @@ class Campaign:
                             None if fitness is None else float(fitness), dict(result.metrics),
                             result.error, result.worker, result.seconds, None)
         self.journal.add_evaluation(row)
-        pending.result = row
+        self._arrive(pending, row)
         for dep_id in self._dependents.pop(pending.id, []):
             self._copy_result(self._window[dep_id], row)
 
@@ -330,12 +411,21 @@ class Campaign:
         row = EvaluationRow(pending.id, status, source.fitness, source.metrics, source.error,
                             None, 0.0, pending.source_id)
         self.journal.add_evaluation(row)
+        self._arrive(pending, row)
+
+    def _arrive(self, pending: _Pending, row: EvaluationRow) -> None:
         pending.result = row
+        if self.order == "async":
+            self._arrived.append(pending.id)
 
     def _tell(self, pending: _Pending) -> None:
         del self._window[pending.id]
         result = pending.result
         assert result is not None
+        if pending.source_id is None:
+            self._window_evaluations -= 1
+        if self.order == "async" and not self._replaying:
+            self.journal.add_event("told", pending.id)
         fitness = result.fitness if result.status in ("ok", "cached") else None
         self.strategy.tell([Evaluated(pending.id, pending.candidate.genome, fitness,
                                       result.metrics)])
@@ -362,7 +452,10 @@ class Campaign:
         state = {"strategy": self.strategy.state_dict(), "failed": self.failed,
                  "device_seconds": self.device_seconds,
                  "elapsed": self._elapsed(),
-                 "best": None if self._best is None else list(self._best)}
+                 "best": None if self._best is None else list(self._best),
+                 "capacity": self.capacity}
+        if self.order == "async":
+            state["window"] = list(self._window)
         self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state))
 
     def _counters(self, last: _Pending) -> dict[str, Any]:

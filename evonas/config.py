@@ -18,7 +18,8 @@ Top-level keys and their defaults::
                 device_memory: null,             # "8GiB" or bytes per device: memory-aware
                 memory_safety_factor: 1.2}       # dispatch (on by itself with CUDA devices)
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
-    campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true, stop_at_target: true}
+    campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true, stop_at_target: true,
+               order: null}       # async | birth; null: async when evaluations run in parallel
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
     "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
                "max_individuals": None},
     "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True,
-                 "stop_at_target": True},
+                 "stop_at_target": True, "order": None},
 }
 TOP_LEVEL: dict[str, Any] = {
     "name": None, "seed": 0, "runs_dir": "runs", "space": {"name": "nb201"}, "task": None,
@@ -147,6 +148,7 @@ _ABOVE_LOW = {"strategy.learning_rate", "strategy.lr", "strategy.alpha_lr",
 _BELOW_HIGH = {"strategy.baseline_decay", "strategy.collapse_fraction"}
 #: The type of fields whose default is None (any other field takes its default's type).
 _TYPES: dict[str, type] = {"evaluator.devices": list, "evaluator.address": str,
+                           "campaign.order": str,
                            "strategy.mutation_weights": dict, "strategy.objectives": list}
 #: Options of each search space: (lowest, type, highest); lists of numbers are checked per item.
 _SPACE_RANGES: dict[str, dict[str, tuple[float | None, type, float | None]]] = {
@@ -166,7 +168,8 @@ _SPACE_RANGES: dict[str, dict[str, tuple[float | None, type, float | None]]] = {
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament"),
                                         "strategy.parent_selection": ("random", "tournament"),
-                                        "evaluator.backend": ("local", "ray")}
+                                        "evaluator.backend": ("local", "ray"),
+                                        "campaign.order": ("async", "birth")}
 
 
 @dataclass

@@ -76,3 +76,67 @@ def interrupted_equals_uninterrupted(tmp_path: Path, kill_at: int,
     evonas.resume(cut_dir)
     assert journal_rows(cut_dir) == expected
     return len(expected)
+
+
+class _NoEvaluator:
+    """An evaluator that takes jobs and runs none: a replay needs only the journal."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self.submitted: list[int] = []
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def submit(self, job: Any) -> None:
+        self.submitted.append(job.individual_id)
+
+    def poll(self, timeout: float | None = None) -> list:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def replay_from_scratch(run_dir: Path, tmp_path: Path) -> int:
+    """Replay a finished async campaign's journal from its first ask, on a copy without its
+    snapshots: a fresh strategy, told the journaled tells in their order, must ask for every
+    journaled genome in birth order (the campaign raises on the first that differs) and need no
+    evaluation. Returns the number of tells replayed."""
+    import shutil
+    import sqlite3
+
+    from evonas.campaign import Campaign
+    from evonas.config import Config
+
+    copy = tmp_path / f"replay-{run_dir.name}"
+    shutil.copytree(run_dir, copy)
+    conn = sqlite3.connect(copy / JOURNAL_FILE)
+    conn.execute("DELETE FROM snapshots")
+    conn.commit()
+    conn.close()
+    with Journal.open(copy / JOURNAL_FILE) as journal:
+        sessions = [data for _, _, _, data in journal.events("restored")]
+        capacity = next(d["capacity"] for d in sessions if d and "capacity" in d)
+        told = len(journal.events("told"))
+        individuals = journal.counts()["individuals"]
+        evaluator = _NoEvaluator(capacity)
+        campaign = Campaign(Config(journal.config(), str(copy)), journal, evaluator)
+        assert campaign.order == "async"
+        live = campaign._restore()
+        campaign._refill()
+        campaign._replay(live)
+        assert campaign.told == told
+        assert campaign.next_id == individuals, "the replay asked for fewer genomes"
+        assert evaluator.submitted == [], "the replay needed an evaluation the journal lacks"
+    return told
+
+
+def dispatches_beyond_evaluations(run_dir: Path) -> int:
+    """How many dispatches did not end in a journaled evaluation of their own (work redone
+    after a kill, at most what was in flight at each kill)."""
+    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
+        dispatched = len(journal.events("dispatched"))
+        evaluated = sum(1 for e in journal.evaluations() if e.source_id is None)
+    return dispatched - evaluated

@@ -97,6 +97,10 @@ class Strategy(abc.ABC):
 
     #: Name used in configs (``strategy.name``).
     name: str = ""
+    #: Set by the campaign before the first ask: True when results are told as they arrive
+    #: (``campaign.order: async``), not in birth order. A strategy that would wait for a whole
+    #: batch of results before it proposes more should then keep proposing instead.
+    asynchronous: bool = False
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
         self.space = space

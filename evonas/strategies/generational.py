@@ -98,6 +98,9 @@ class GenerationalEvolution(GenerationalStrategy):
                                      self.generation))
         return out
 
+    def generation_size(self) -> int:
+        return self.mu if self.generation == 0 else self.lambda_
+
     def _close_generation(self) -> None:
         if self.generation == 0:
             self.population = list(self._told)

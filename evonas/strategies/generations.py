@@ -4,6 +4,13 @@ A generational strategy breeds a whole generation at once, hands it out across `
 waits until every member has been told, then closes the generation (selection, speciation...)
 and breeds the next. Subclasses say how to breed, how to wrap a told result as a member, and how
 to close a generation; this class keeps the queue and the counters and their resumable state.
+
+Told asynchronously (:attr:`Strategy.asynchronous`), a generational strategy never idles the
+workers at a generation's end: when its queue runs dry it breeds another batch from the parents
+it has (the last closed generation), and a generation closes as soon as
+:meth:`~GenerationalStrategy.generation_size` results have been told, in the order they arrived
+(later results count towards the next one). Generations overlap by what is in flight, as in
+asynchronous evolution strategies; told in birth order, they are the textbook ones.
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ class GenerationalStrategy(Strategy):
         return Member.from_dict(data)
 
     @abc.abstractmethod
+    def generation_size(self) -> int:
+        """How many told results make generation ``self.generation`` (what it breeds)."""
+
+    @abc.abstractmethod
     def _close_generation(self) -> None:
         """Consume ``self._told`` (the whole generation), then advance ``self.generation``."""
 
@@ -60,7 +71,7 @@ class GenerationalStrategy(Strategy):
         return self.generations is not None and self.generation >= self.generations
 
     def ask(self, n: int) -> list[Candidate]:
-        if not self._queue and self._waiting == 0 and not self.done:
+        if not self._queue and (self._waiting == 0 or self.asynchronous) and not self.done:
             self._queue = self._breed()
         taken, self._queue = self._queue[:n], self._queue[n:]
         self._waiting += len(taken)
@@ -69,8 +80,15 @@ class GenerationalStrategy(Strategy):
     def tell(self, results: list[Evaluated]) -> None:
         self._told.extend(self._member(r) for r in results)
         self._waiting -= len(results)
-        if self._waiting == 0 and not self._queue and self._told:
+        if not self.asynchronous:
+            if self._waiting == 0 and not self._queue and self._told:
+                self._close_generation()
+            return
+        while not self.done and len(self._told) >= (size := self.generation_size()):
+            later = self._told[size:]
+            self._told = self._told[:size]
             self._close_generation()
+            self._told = later + self._told
 
     #: Attributes holding lists of members (the population...), saved and restored with them.
     member_lists: tuple[str, ...] = ()

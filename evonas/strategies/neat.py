@@ -185,6 +185,9 @@ class NEAT(GenerationalStrategy):
         return super()._member(result)
 
     # ----------------------------------------------------------------- generation end
+    def generation_size(self) -> int:
+        return self.population_size
+
     def _close_generation(self) -> None:
         self.members = self._told
         self._told = []

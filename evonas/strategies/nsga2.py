@@ -291,6 +291,9 @@ class NSGA2(GenerationalStrategy):
             record = {**child.operator, "mutation": record}
         return Candidate(genome, child.parents, record)
 
+    def generation_size(self) -> int:
+        return self.mu
+
     def _close_generation(self) -> None:
         self.population = rank_population(self.population + self._told, self.mu)
         self._told = []

@@ -322,12 +322,15 @@ class Reinforce(Strategy):
 
     def tell(self, results: list[Evaluated]) -> None:
         for r in results:
-            if not self._pending:
-                raise RuntimeError(f"reinforce: told individual {r.id}, which it never proposed")
-            entry = self._pending.pop(0)
-            if entry["hash"] != r.genome.canonical_hash():
-                raise RuntimeError(f"reinforce: told individual {r.id} out of order (results "
-                                   "must come in the order the candidates were asked)")
+            # Results arrive in any order when told asynchronously: each goes with the earliest
+            # sample still pending that has its architecture (in birth order, the first one).
+            genome_hash = r.genome.canonical_hash()
+            index = next((i for i, e in enumerate(self._pending) if e["hash"] == genome_hash),
+                         None)
+            if index is None:
+                raise RuntimeError(f"reinforce: told individual {r.id}, which it never proposed "
+                                   "or was told already")
+            entry = self._pending.pop(index)
             self._batch.append({"choices": entry["choices"], "reward": self._reward(r.fitness)})
             if len(self._batch) >= self.batch_size:
                 self._update()

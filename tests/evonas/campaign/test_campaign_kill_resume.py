@@ -1,6 +1,9 @@
 """SIGKILL a campaign with several workers at moments chosen by journal progress, resume each
 time, and compare the final journal with that of a campaign never interrupted: every strategy,
-DARTS included. Stop one gracefully (SIGTERM, SIGINT) and resume it: the same journal again.
+DARTS included, in birth order. Stop one gracefully (SIGTERM, SIGINT) and resume it: the same
+journal again. In async order (results told as they arrive) two runs differ, so the check is that
+the final journal replays from scratch, genome for genome, and that nothing was evaluated twice
+beyond what was in flight at each kill.
 
 Kills and stops are triggered by what the journal holds (rows written), never by wall-clock
 guesses, and the tabular task sleeps a fixed time per evaluation, so every kill lands in a running
@@ -22,7 +25,7 @@ import pytest
 import yaml
 
 from evonas.storage import JOURNAL_FILE
-from tests.campaigns import journal_rows
+from tests.campaigns import dispatches_beyond_evaluations, journal_rows, replay_from_scratch
 from tests.conftest import tabular_config
 
 KILLS = 10
@@ -99,9 +102,9 @@ def wait_for_progress(path: Path, proc: subprocess.Popen, rows: int,
     return proc.poll() is None
 
 
-def kill_and_resume_repeatedly(config: dict, tmp_path: Path) -> Path:
+def kill_and_resume_repeatedly(config: dict, tmp_path: Path, kills: int = KILLS) -> Path:
     """Run ``config`` uninterrupted as ``reference``; run it again as ``killed``, SIGKILLed
-    :data:`KILLS` times, each when its journal holds a chosen number of rows (drawn below three
+    ``kills`` times, each when its journal holds a chosen number of rows (drawn below three
     quarters of the reference's, in increasing order; a resume may be killed while it restores),
     and resumed each time, then to its end. Returns the killed run's folder."""
     path = tmp_path / "campaign.yaml"
@@ -111,7 +114,7 @@ def kill_and_resume_repeatedly(config: dict, tmp_path: Path) -> Path:
     total = journal_progress(tmp_path / "runs" / "reference" / JOURNAL_FILE)
 
     run_dir = tmp_path / "runs" / "killed"
-    thresholds = np.sort(np.random.default_rng(2024).integers(0, total * 3 // 4, KILLS))
+    thresholds = np.sort(np.random.default_rng(2024).integers(0, total * 3 // 4, kills))
     kills_landed = 0
     for rows in thresholds:
         if (run_dir / JOURNAL_FILE).exists():
@@ -122,7 +125,7 @@ def kill_and_resume_repeatedly(config: dict, tmp_path: Path) -> Path:
             os.killpg(proc.pid, signal.SIGKILL)
             kills_landed += 1
         proc.wait(timeout=30)
-    assert kills_landed >= KILLS - 1, f"only {kills_landed} kills hit a running campaign"
+    assert kills_landed >= kills - 1, f"only {kills_landed} kills hit a running campaign"
     final = evonas_cli("resume", str(run_dir), "--quiet")
     assert final.wait(timeout=300) == 0, final.stderr.read().decode()
     return run_dir
@@ -132,12 +135,31 @@ def kill_and_resume_repeatedly(config: dict, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_killed_and_resumed_campaign_equals_uninterrupted(tmp_path: Path, strategy: str) -> None:
     config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
-                                 evaluator__workers=2, campaign__checkpoint_every=9)
+                                 evaluator__workers=2, campaign__checkpoint_every=9,
+                                 campaign__order="birth")
     run_dir = kill_and_resume_repeatedly(config, tmp_path)
     expected = journal_rows(tmp_path / "runs" / "reference")
     got = journal_rows(run_dir)
     assert len(got) == len(expected)
     assert got == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_killed_async_campaign_replays_and_redoes_only_what_was_in_flight(
+        tmp_path: Path, strategy: str) -> None:
+    """Async order (the default with two workers): killed five times and resumed, the campaign
+    spends its budget exactly, its journal replays from scratch, and at most the two evaluations
+    in flight at each kill ran twice."""
+    kills = 5
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
+                                 evaluator__workers=2, campaign__checkpoint_every=9)
+    run_dir = kill_and_resume_repeatedly(config, tmp_path, kills)
+    rows = journal_rows(run_dir)
+    assert all(row[6] is not None for row in rows), "an individual was left without a result"
+    assert sum(row[9] is None for row in rows) == 120  # evaluations (the rest: cached copies)
+    assert replay_from_scratch(run_dir, tmp_path) == len(rows)
+    assert 0 <= dispatches_beyond_evaluations(run_dir) <= 2 * kills
 
 
 def darts_config(tmp_path: Path) -> dict:
@@ -182,15 +204,15 @@ def run_stopped_by_signal(path: Path, run_dir: Path, sig: signal.Signals, rows: 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_gracefully_stopped_campaign_resumes_exactly(tmp_path: Path, strategy: str) -> None:
-    """SIGTERM (SIGINT for random search) on two workers, then resume: the journal of a campaign
-    never stopped. The evaluations in flight at the stop finish and are journaled, and the
-    strategy is told none of them before the resume."""
+    """SIGTERM (SIGINT for random search) on two workers in birth order, then resume: the
+    journal of a campaign never stopped. The evaluations in flight at the stop finish and are
+    journaled, and the strategy is told none of them before the resume."""
     import evonas
 
     sig = signal.SIGINT if strategy == "random" else signal.SIGTERM
     config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=80,
                                  evaluator__workers=2, campaign__checkpoint_every=10,
-                                 campaign__grace_period=120.0)
+                                 campaign__grace_period=120.0, campaign__order="birth")
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config))
     reference = evonas_cli("run", str(path), "--name", "reference", "--quiet")
@@ -209,6 +231,28 @@ def test_gracefully_stopped_campaign_resumes_exactly(tmp_path: Path, strategy: s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_gracefully_stopped_async_campaign_resumes_and_redoes_nothing(
+        tmp_path: Path, strategy: str) -> None:
+    """SIGTERM in async order: what was in flight finishes and is journaled, the resume replays
+    the journaled tells and evaluates nothing twice, and the final journal replays from
+    scratch."""
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=40,
+                                 evaluator__workers=2, campaign__checkpoint_every=10,
+                                 campaign__grace_period=120.0)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "runs" / "stopped"
+    run_stopped_by_signal(path, run_dir, signal.SIGTERM, rows=30)
+    resumed = evonas_cli("resume", str(run_dir), "--quiet")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    rows = journal_rows(run_dir)
+    assert sum(row[9] is None for row in rows) == 40 and all(row[6] for row in rows)
+    assert dispatches_beyond_evaluations(run_dir) == 0
+    assert replay_from_scratch(run_dir, tmp_path) == len(rows)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", ["wall_time", "device_seconds"])
 def test_budget_stop_resumes_exactly_with_a_raised_budget(tmp_path: Path, budget: str) -> None:
     """A campaign halted by ``budget.wall_time`` or ``budget.device_seconds`` (each evaluation
@@ -219,7 +263,7 @@ def test_budget_stop_resumes_exactly_with_a_raised_budget(tmp_path: Path, budget
 
     changes = {"strategy": {"name": "regularized_evolution", "population": 12, "sample": 4},
                "budget__evaluations": 80, "evaluator__workers": 2,
-               "campaign__checkpoint_every": 10}
+               "campaign__checkpoint_every": 10, "campaign__order": "birth"}
     expected = journal_rows(evonas.run(slow_tabular_config(tmp_path, name="reference",
                                                            **changes)).path)
     halted = evonas.run(slow_tabular_config(tmp_path, name="halted", **changes,

@@ -1,5 +1,6 @@
-"""The Ray evaluator on a local Ray instance: same journal as the local pool, faults cost one result
-each, and a campaign whose driver is SIGKILLed resumes to the uninterrupted journal.
+"""The Ray evaluator on a local Ray instance: in birth order the same journal as the local pool,
+faults cost one result each, and a campaign whose driver is SIGKILLed resumes to the
+uninterrupted journal.
 
 One Ray instance (``num_cpus=2``) serves the whole module, so its start-up is paid once; campaigns
 run in a subprocess join it through its address.
@@ -82,13 +83,13 @@ def ray_run(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tabular campaign evaluated by two Ray actors (the reference of several tests)."""
     tmp = tmp_path_factory.mktemp("ray")
     return evonas.run(tabular_config(tmp, name="ray", evaluator=RAY_EVALUATOR,
-                                     budget__evaluations=BUDGET)).path
+                                     budget__evaluations=BUDGET, campaign__order="birth")).path
 
 
 @needs_ray
 def test_ray_campaign_journal_equals_the_local_pool_one(ray_run: Path, tmp_path: Path) -> None:
     local = evonas.run(tabular_config(tmp_path, name="local", evaluator__workers=2,
-                                      budget__evaluations=BUDGET))
+                                      budget__evaluations=BUDGET, campaign__order="birth"))
     expected = journal_rows(local.path)
     assert len(expected) >= BUDGET
     assert journal_rows(ray_run) == expected
@@ -150,7 +151,8 @@ def _evaluations(run_dir: Path) -> int:
 def test_resume_after_a_killed_driver_gives_the_uninterrupted_journal(
         ray_address: str, ray_run: Path, tmp_path: Path) -> None:
     config = tabular_config(tmp_path, name="killed", budget__evaluations=BUDGET,
-                            evaluator={**RAY_EVALUATOR, "address": ray_address})
+                            evaluator={**RAY_EVALUATOR, "address": ray_address},
+                            campaign__order="birth")
     path = tmp_path / "campaign.yaml"
     path.write_text(yaml.safe_dump(config))
     run_dir = tmp_path / "runs" / "killed"

@@ -119,12 +119,18 @@ def test_state_round_trip_continues_identically(space, options) -> None:
     assert drive(a, 30, 1000, 2, list(in_flight)) == drive(b, 30, 1000, 2, list(in_flight))
 
 
-def test_tells_must_match_the_asks() -> None:
-    s = Reinforce(NB201Space(), np.random.default_rng(0))
+def test_tells_match_the_asks_in_any_order() -> None:
+    """Told asynchronously, a result goes with the pending sample of its architecture; a
+    genome never proposed (or told twice) is an error."""
+    s = Reinforce(NB201Space(), np.random.default_rng(0), batch_size=10)
     first, second = s.ask(2)
-    if first.genome.canonical_hash() != second.genome.canonical_hash():
-        with pytest.raises(RuntimeError, match="out of order"):
-            s.tell([Evaluated(1, second.genome, 1.0)])
+    assert first.genome.canonical_hash() != second.genome.canonical_hash()
+    s.tell([Evaluated(1, second.genome, 1.0)])
+    assert [e["hash"] for e in s.state_dict()["pending"]] == [first.genome.canonical_hash()]
+    with pytest.raises(RuntimeError, match="never proposed or was told already"):
+        s.tell([Evaluated(1, second.genome, 1.0)])
+    s.tell([Evaluated(0, first.genome, 2.0)])
+    assert s.state_dict()["pending"] == []
 
 
 def test_failed_evaluations_get_the_lowest_reward_and_threads_are_restored() -> None:
