@@ -68,6 +68,9 @@ from genomes import genome_from_dict
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
 #: architectures already evaluated (cache hits are free) stops there instead of running forever.
 INDIVIDUALS_PER_EVALUATION = 20
+#: Seconds between commits of results while the loop runs (a kill loses at most this much work;
+#: individuals are committed before they are dispatched to another process, and snapshots at once).
+COMMIT_EVERY = 0.05
 #: ``campaign.order`` values.
 ORDERS = ("async", "birth")
 #: Stream ids for seeding components from the campaign seed.
@@ -166,6 +169,9 @@ class Campaign:
         self._window_evaluations = 0  # window members evaluated, not copied
         self._arrived: deque[int] = deque()  # async: window members with a result, by arrival
         self._replaying = False
+        self._first_by_hash: dict[str, int] = {}  # canonical hash -> the first id that has it
+        self._results: dict[int, EvaluationRow] = {}  # results recorded this session, by id
+        self._last_commit = time.monotonic()
         self._dependents: dict[int, list[int]] = {}
         self._to_dispatch: list[_Pending] = []
         self._replay_until = 0  # ids below this already exist in the journal
@@ -231,6 +237,7 @@ class Campaign:
         row = self.journal.last_snapshot()
         last = self.journal.counts()["individuals"]
         self._replay_until = last
+        self._first_by_hash = self.journal.first_ids_by_hash()
         if row is None:
             return live_capacity
         if self.order == "async":
@@ -250,8 +257,7 @@ class Campaign:
                                    "(the last snapshot's window holds it)")
             candidate = Candidate(genome_from_dict(ind.genome), ind.parents, ind.operator,
                                   ind.generation)
-            pending = _Pending(ind.id, candidate, ind.hash,
-                               self.journal.first_with_hash(ind.hash, ind.id))
+            pending = _Pending(ind.id, candidate, ind.hash, self._source_of(ind.hash, ind.id))
             self._window[ind.id] = pending
             if pending.source_id is None:
                 self._window_evaluations += 1
@@ -291,30 +297,44 @@ class Campaign:
         return self._stopping or self._device_budget_spent()
 
     def _loop(self) -> None:
-        asynchronous = self.order == "async"
+        self._flush_dispatch()
         while self._window:
             if self._halted():
                 # Telling the drained window would move the strategy past the state that an
                 # uninterrupted campaign has here; only collect what is in flight.
                 if all(p.result is not None for p in self._window.values()):
                     break
-            elif asynchronous:
-                if self._arrived:
-                    self._tell(self._window[self._arrived.popleft()])
-                    continue
             else:
-                head = next(iter(self._window.values()))
-                if head.result is not None:
-                    self._tell(head)
-                    continue
+                self._tell_ready()
+                self._flush_dispatch()  # what the tells' refills admitted, in one go
+                if not self._window:
+                    break
             if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
                 break
             for result in self.evaluator.poll(0.2):
                 self._record(result)
-            self.journal.commit()
+            if time.monotonic() - self._last_commit >= COMMIT_EVERY:
+                self._commit()
             if (self.wall_time is not None and not self._stopping
                     and self._elapsed() > self.wall_time):
                 self._stopping = True
+
+    def _tell_ready(self) -> None:
+        """Tell every result that may be told now: in async order all that have arrived, in
+        birth order the oldest members while theirs are in."""
+        if self.order == "async":
+            while self._arrived and not self._halted():
+                self._tell(self._window[self._arrived.popleft()])
+            return
+        while self._window and not self._halted():
+            head = next(iter(self._window.values()))
+            if head.result is None:
+                return
+            self._tell(head)
+
+    def _commit(self) -> None:
+        self.journal.commit()
+        self._last_commit = time.monotonic()
 
     def _refill(self) -> None:
         if self._device_budget_spent():
@@ -331,7 +351,6 @@ class Campaign:
                 break
             for candidate in candidates:
                 self._admit(candidate)
-        self._flush_dispatch()
 
     def _room(self) -> int:
         """How many more the window takes. It depends on who is in the window, never on which
@@ -360,13 +379,20 @@ class Campaign:
             self.journal.add_individual(ind_id, candidate.genome.to_dict(), genome_hash,
                                         candidate.parents, candidate.operator,
                                         candidate.generation)
-        pending = _Pending(ind_id, candidate, genome_hash,
-                           self.journal.first_with_hash(genome_hash, ind_id))
+        pending = _Pending(ind_id, candidate, genome_hash, self._source_of(genome_hash, ind_id))
         self._window[ind_id] = pending
         if pending.source_id is None:
             self.evaluations += 1
             self._window_evaluations += 1
         self._settle(pending, recorded)
+
+    def _source_of(self, genome_hash: str, ind_id: int) -> int | None:
+        """The earliest individual before ``ind_id`` with this canonical hash, if any."""
+        first = self._first_by_hash.get(genome_hash)
+        if first is None or first > ind_id:
+            self._first_by_hash[genome_hash] = ind_id
+            return None
+        return first if first < ind_id else None
 
     def _settle(self, pending: _Pending, recorded: EvaluationRow | None) -> None:
         """Give a window member its result now, or arrange for it to get one."""
@@ -376,8 +402,9 @@ class Campaign:
             self._to_dispatch.append(pending)
         else:
             source = self._window.get(pending.source_id)
-            source_result = source.result if source is not None else \
-                self.journal.evaluation(pending.source_id)
+            source_result = source.result if source is not None else (
+                self._results.get(pending.source_id)
+                or self.journal.evaluation(pending.source_id))
             if source_result is None:
                 self._dependents.setdefault(pending.source_id, []).append(pending.id)
             else:
@@ -386,7 +413,10 @@ class Campaign:
     def _flush_dispatch(self) -> None:
         if not self._to_dispatch:
             return
-        self.journal.commit()  # every individual is durable before it is dispatched
+        if not self.evaluator.in_process:
+            # every individual is durable before another process works on it (in this process,
+            # a crash loses an individual and its evaluation together; the replay redoes both)
+            self._commit()
         for pending in self._to_dispatch:
             self.journal.add_event("dispatched", pending.id)
             self.evaluator.submit(EvalJob(pending.id, pending.candidate.genome.to_dict(),
@@ -402,6 +432,7 @@ class Campaign:
                             None if fitness is None else float(fitness), dict(result.metrics),
                             result.error, result.worker, result.seconds, None)
         self.journal.add_evaluation(row)
+        self._results[row.individual_id] = row
         self._arrive(pending, row)
         for dep_id in self._dependents.pop(pending.id, []):
             self._copy_result(self._window[dep_id], row)

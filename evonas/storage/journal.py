@@ -143,6 +143,10 @@ class Journal:
         self._conn = conn
         self.readonly = readonly
         self._events: list[tuple] = []  # buffered, written in order at the next commit
+        # rows buffered until the next commit or read (one executemany each: a campaign writes
+        # thousands a second)
+        self._individual_rows: list[tuple] = []
+        self._evaluation_rows: list[tuple] = []
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -276,8 +280,22 @@ class Journal:
         if not self._conn.in_transaction:
             self._conn.execute("BEGIN")
 
+    def _flush(self) -> None:
+        """Write the buffered rows into the open transaction (reads then see them)."""
+        if self._individual_rows:
+            self._begin()
+            self._conn.executemany("INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   self._individual_rows)
+            self._individual_rows = []
+        if self._evaluation_rows:
+            self._begin()
+            self._conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   self._evaluation_rows)
+            self._evaluation_rows = []
+
     def commit(self) -> None:
         """Make every write so far durable (the campaign commits before it acts on them)."""
+        self._flush()
         if self._events:
             self._begin()
             self._conn.executemany(
@@ -290,17 +308,13 @@ class Journal:
     def add_individual(self, id: int, genome: dict[str, Any], hash: str,  # noqa: A002
                        parents: tuple[int, ...], operator: dict[str, Any],
                        generation: int | None) -> None:
-        self._begin()
-        self._conn.execute(
-            "INSERT INTO individuals VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self._individual_rows.append(
             (id, _dumps(genome), hash, _dumps(list(parents)), _dumps(operator), generation,
              time.time()))
         self.add_event("created", id)
 
     def add_evaluation(self, row: EvaluationRow) -> None:
-        self._begin()
-        self._conn.execute(
-            "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._evaluation_rows.append(
             (row.individual_id, row.status, json_safe(row.fitness), _dumps(row.metrics),
              row.error, row.worker, row.seconds, row.source_id, time.time()))
         self.add_event("finished", row.individual_id, {"status": row.status})
@@ -340,22 +354,26 @@ class Journal:
         return value
 
     def individual(self, id: int) -> IndividualRow | None:  # noqa: A002
+        self._flush()
         row = self._conn.execute(_INDIVIDUAL_SELECT + " WHERE id = ?", (id,)).fetchone()
         return None if row is None else _individual(row, self.path)
 
     def individuals(self, start: int = 0) -> Iterator[IndividualRow]:
         """Individuals in birth order, from id ``start``."""
+        self._flush()
         cursor = self._conn.execute(_INDIVIDUAL_SELECT + " WHERE id >= ? ORDER BY id", (start,))
         for row in cursor:
             yield _individual(row, self.path)
 
     def evaluation(self, individual_id: int) -> EvaluationRow | None:
+        self._flush()
         row = self._conn.execute(_EVALUATION_SELECT + " WHERE individual_id = ?",
                                  (individual_id,)).fetchone()
         return None if row is None else _evaluation(row, self.path)
 
     def evaluations(self) -> Iterator[EvaluationRow]:
         """Every outcome, by individual id."""
+        self._flush()
         cursor = self._conn.execute(_EVALUATION_SELECT + " ORDER BY individual_id")
         for row in cursor:
             yield _evaluation(row, self.path)
@@ -366,6 +384,7 @@ class Journal:
         The device time a strategy spent proposing them (DARTS' supernet epochs, whose records
         also log the search), which counts in the run's device-seconds besides the evaluations'.
         """
+        self._flush()
         cursor = self._conn.execute(
             "SELECT id, operator FROM individuals "
             "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
@@ -379,6 +398,7 @@ class Journal:
 
     def search_seconds(self) -> dict[int, float]:
         """Individual id -> the ``search_seconds`` of its operator record, where it has one."""
+        self._flush()
         cursor = self._conn.execute(
             "SELECT id, json_extract(operator, '$.search_seconds') FROM individuals "
             "WHERE instr(operator, '\"search_seconds\"') > 0 ORDER BY id")
@@ -386,7 +406,13 @@ class Journal:
                 if isinstance(row[1], int | float) and not isinstance(row[1], bool)
                 and math.isfinite(row[1])}
 
+    def first_ids_by_hash(self) -> dict[str, int]:
+        """Canonical hash -> the id of the first individual that has it."""
+        self._flush()
+        return dict(self._conn.execute("SELECT hash, MIN(id) FROM individuals GROUP BY hash"))
+
     def first_with_hash(self, hash: str, before: int) -> int | None:  # noqa: A002
+        self._flush()
         """The earliest individual with canonical hash ``hash`` and an id below ``before``."""
         row = self._conn.execute(
             "SELECT id FROM individuals WHERE hash = ? AND id < ? ORDER BY id LIMIT 1",
@@ -395,12 +421,14 @@ class Journal:
 
     def best(self, k: int = 1) -> list[EvaluationRow]:
         """The ``k`` best successful evaluations (cached copies excluded), ties by birth order."""
+        self._flush()
         cursor = self._conn.execute(
             _EVALUATION_SELECT + " WHERE status = 'ok' AND fitness IS NOT NULL "
             "ORDER BY fitness DESC, individual_id ASC LIMIT ?", (k,))
         return [_evaluation(row, self.path) for row in cursor]
 
     def last_snapshot(self) -> Snapshot | None:
+        self._flush()
         row = self._conn.execute(
             "SELECT next_id, told, evaluations, state FROM snapshots ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -422,6 +450,7 @@ class Journal:
         earlier individual's result (a copied failure too), so ``ok + failed`` is the evaluations
         spent.
         """
+        self._flush()
         out = {"individuals": self._conn.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]}
         for status, n in self._conn.execute(
                 "SELECT CASE WHEN source_id IS NULL THEN status ELSE 'cached' END AS s, COUNT(*) "
