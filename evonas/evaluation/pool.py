@@ -16,8 +16,11 @@ Faults cost one failed result each, never the pool:
    the batch (see :mod:`evonas.evaluation.execute`), then fails as ``"infeasible: ..."``.
 2. A worker process that dies (``os._exit``, a segfault, the OOM killer), reason
    ``"worker died (exit code N)"``, or
-3. a job running longer than ``timeout`` seconds (counted from when the worker starts it; the
-   worker is killed), reason ``"timeout after Xs"``: a fresh worker takes the dead one's place and
+3. a job running longer than ``timeout`` seconds (counted from when the worker starts it: when
+   the job is handed to the idle, ready worker, which is waiting on its pipe and starts it at
+   once, or, for a job handed to a worker still building its task, when the worker reports
+   ready; the worker is killed), reason ``"timeout after Xs"``: a fresh worker takes the dead
+   one's place and
    runs the job again, up to ``max_crashes`` attempts in all. A job that crashes that many times
    is quarantined: it fails with ``"quarantined after N crashes: <last reason>"``. The seconds of
    every attempt count in the result's ``seconds``.
@@ -25,6 +28,12 @@ Faults cost one failed result each, never the pool:
 Every submitted job yields exactly one result, whatever happens. With ``max_tasks_per_worker``
 set, a worker is retired (told to stop, and given a grace period to exit) after that many
 evaluations and a fresh one takes its place, which bounds what a leaking task can accumulate.
+
+Jobs and results cross the pipes as small JSON records (``send_bytes``/``recv_bytes``, see
+:mod:`evonas.evaluation.worker`), not as pickled objects: one C-speed encode and decode per
+message, and a single message per job each way, which is what lets one parent keep thousands of
+evaluations a second flowing. A job whose genome is not JSON-able fails as
+``"genome is not JSON: ..."`` without reaching a worker.
 
 A task config the workers cannot build is no per-job fault: :meth:`LocalPoolEvaluator.poll`
 raises its :class:`~evonas.tasks.TaskError` (every job would fail the same way), and a worker that
@@ -41,10 +50,12 @@ exits) and exit on their own when the parent process disappears, so none is left
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import multiprocess
@@ -61,13 +72,15 @@ from evonas.evaluation.dispatch import (
 )
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, parse_bytes
 from evonas.evaluation.slots import SlotEvaluator
-from evonas.evaluation.worker import worker_main
+from evonas.evaluation.worker import STOP, decode_message, encode_job, worker_main
 from evonas.tasks.errors import TaskError
 
 #: Seconds ``close()`` waits for idle workers to exit after the stop sentinel.
 CLOSE_GRACE_SECONDS = 5.0
 #: A slot whose worker dies this many times in a row before becoming ready is given up.
 MAX_STARTUP_FAILURES = 3
+#: ``select.poll`` where the platform has it (not on Windows).
+_POLL = getattr(select, "poll", None)
 
 
 class WorkerStartupError(RuntimeError):
@@ -144,6 +157,9 @@ class LocalPoolEvaluator(SlotEvaluator):
         self._attempts: dict[int, tuple[int, float]] = {}  # job id -> (crashes, seconds spent)
         self._retiring: list[tuple[Any, Any, float]] = []  # (process, pipe, kill deadline)
         self._ctx = multiprocess.get_context("spawn")
+        self._poller: Any = None  # kept across waits while _poll_key (what it watches) holds
+        self._poll_key: list[tuple[Any, Any]] = []
+        self._poll_fds: dict[int, tuple[_Slot, bool]] = {}
         memory = None if device_memory is None else parse_bytes(device_memory)
         plan = plan_devices(workers, devices, threads=threads_per_worker,
                             workers_per_device=workers_per_device)
@@ -208,7 +224,7 @@ class LocalPoolEvaluator(SlotEvaluator):
                 continue
             if slot.ready and slot.job is None and not slot.broken and slot.process.is_alive():
                 try:
-                    slot.conn.send(None)
+                    slot.conn.send_bytes(STOP)
                 except OSError:
                     slot.process.terminate()
             else:
@@ -253,18 +269,28 @@ class LocalPoolEvaluator(SlotEvaluator):
 
         A slot's pinned retry goes first (to its fresh worker), then the pending queue.
         """
-        self._reap_retired()
+        if self._retiring:
+            self._reap_retired()
+        limit = self.max_tasks_per_worker
+        if limit is not None:  # retired as soon as they are idle, work waiting or not
+            for slot in self._slots:
+                if slot.job is None and not slot.broken and slot.tasks_done >= limit:
+                    self._retire(slot)
+        if not self._pending and not any(slot.retry is not None for slot in self._slots):
+            return  # nothing to hand out (the common case: polled with every worker busy)
         for slot in self._slots:
             if slot.job is not None or slot.broken:
                 continue
-            if (self.max_tasks_per_worker is not None
-                    and slot.tasks_done >= self.max_tasks_per_worker):
-                self._retire(slot)
             job = self._next_job(slot)
             if job is None:
                 continue
             try:
-                slot.conn.send(asdict(job))
+                payload = encode_job(job.individual_id, job.seed, job.genome)
+            except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
+                self._fail_unsendable(job, f"genome is not JSON: {exc}")
+                continue
+            try:
+                slot.conn.send_bytes(payload)
             except OSError:  # the worker just died; its sentinel will trigger the replacement
                 if job.individual_id in self._attempts:
                     slot.retry = job
@@ -273,8 +299,17 @@ class LocalPoolEvaluator(SlotEvaluator):
                 slot.broken = True
                 continue
             slot.job = job
-            slot.dispatched_at = time.monotonic()
-            slot.started_at = None
+            slot.dispatched_at = now = time.monotonic()
+            # A ready worker holds no other job: it is waiting on its pipe and starts this one
+            # at once. One still building its task starts it when it reports ready.
+            slot.started_at = now if slot.ready else None
+
+    def _fail_unsendable(self, job: EvalJob, error: str) -> None:
+        """Fail ``job``, which cannot be encoded for a worker (no worker ever sees it)."""
+        _, spent = self._attempts.pop(job.individual_id, (0, 0.0))
+        if self._memory is not None:
+            self._memory.forget(job.individual_id)
+        self._done.append(EvalResult.failed(job, error, "", spent))
 
     def _next_job(self, slot: _Slot) -> EvalJob | None:
         """Take the job idle ``slot`` should start: its pinned retry, else the oldest pending
@@ -311,16 +346,10 @@ class LocalPoolEvaluator(SlotEvaluator):
 
     def _wait(self, seconds: float) -> None:
         """Block up to ``seconds`` on every pipe and process sentinel; handle what is ready."""
-        owners: dict[Any, _Slot] = {}
-        for slot in self._slots:
-            owners[slot.process.sentinel] = slot
-            if not slot.broken:
-                owners[slot.conn] = slot
         dead = []
-        for ready in wait_for_objects(list(owners), timeout=seconds):
-            slot = owners[ready]
-            if ready is slot.conn:
-                self._read(slot)
+        for slot, is_conn in self._ready(seconds):
+            if is_conn:
+                self._read(slot, ready=True)
             else:
                 dead.append(slot)
         for slot in dead:
@@ -330,35 +359,73 @@ class LocalPoolEvaluator(SlotEvaluator):
         if self._setup_error is not None:
             raise self._setup_error
 
-    def _read(self, slot: _Slot) -> None:
-        """Handle every message waiting on ``slot``'s pipe."""
+    def _ready(self, seconds: float) -> list[tuple[_Slot, bool]]:
+        """Wait up to ``seconds`` for a readable pipe or a dead process: ``(slot, is_pipe)`` each.
+
+        A broken pipe is not watched (it would read as ready forever); its process's sentinel
+        tells when the worker is gone. With :func:`select.poll`, one poll object is kept while
+        the pipes and processes stay the same (a wait then costs one system call); otherwise
+        :func:`multiprocess.connection.wait` builds its selector every call.
+        """
+        watched = [(slot, slot.process.sentinel, None if slot.broken else slot.conn)
+                   for slot in self._slots]
+        if _POLL is None:
+            owners: dict[Any, tuple[_Slot, bool]] = {}
+            for slot, sentinel, conn in watched:
+                owners[sentinel] = (slot, False)
+                if conn is not None:
+                    owners[conn] = (slot, True)
+            return [owners[ready] for ready in wait_for_objects(list(owners), timeout=seconds)]
+        key = [(sentinel, conn) for _, sentinel, conn in watched]
+        if key != self._poll_key:
+            self._poller = _POLL()
+            self._poll_fds = {}
+            for slot, sentinel, conn in watched:
+                self._poller.register(sentinel, select.POLLIN)
+                self._poll_fds[sentinel] = (slot, False)
+                if conn is not None:
+                    self._poller.register(conn.fileno(), select.POLLIN)
+                    self._poll_fds[conn.fileno()] = (slot, True)
+            self._poll_key = key
+        events = self._poller.poll(max(0, math.ceil(seconds * 1000)))
+        return [self._poll_fds[fd] for fd, _ in events]
+
+    def _read(self, slot: _Slot, ready: bool = False) -> None:
+        """Handle every message waiting on ``slot``'s pipe (``ready``: the caller saw one)."""
+        conn = slot.conn
         while not slot.broken:
             try:
-                if not slot.conn.poll():
+                if not ready and not conn.poll():
                     return
-                kind, payload = slot.conn.recv()
+                ready = False
+                message = decode_message(conn.recv_bytes())
             except (EOFError, OSError):  # the worker is gone or going; its sentinel will tell
                 slot.broken = True
                 return
-            if kind == "ready":
+            kind = message[0]
+            if kind == "result":
+                _, job_id, status, metrics, error, worker, seconds = message
+                job = slot.job
+                if job is None or job.individual_id != job_id:
+                    continue
+                slot.job = None
+                slot.started_at = None
+                slot.tasks_done += 1
+                if self._attempts:
+                    _, spent = self._attempts.pop(job_id, (0, 0.0))
+                    seconds = round(seconds + spent, 4)
+                if self._memory is not None:
+                    self._memory.forget(job_id)
+                self._done.append(EvalResult(job_id, status, metrics, error, worker, seconds))
+                return  # the worker holds no other job: nothing else can be in its pipe
+            elif kind == "ready":
                 slot.ready = True
                 slot.startup_failures = 0
+                if slot.job is not None and slot.started_at is None:
+                    slot.started_at = time.monotonic()  # it starts its job now
+                payload = message[1]
                 if payload is not None and self._setup_error is None:
                     self._setup_error = _setup_failure(slot, *payload)
-            elif kind == "started":
-                if slot.job is not None and slot.job.individual_id == payload:
-                    slot.started_at = time.monotonic()
-            elif kind == "result":
-                result = EvalResult.from_dict(payload)
-                if slot.job is not None and slot.job.individual_id == result.individual_id:
-                    slot.job = None
-                    slot.started_at = None
-                    slot.tasks_done += 1
-                    _, spent = self._attempts.pop(result.individual_id, (0, 0.0))
-                    if self._memory is not None:
-                        self._memory.forget(result.individual_id)
-                    result.seconds = round(result.seconds + spent, 4)
-                    self._done.append(result)
 
     def _check_timeouts(self) -> None:
         """Kill workers whose job has run past the timeout, failing the job."""
@@ -414,7 +481,7 @@ class LocalPoolEvaluator(SlotEvaluator):
     def _retire(self, slot: _Slot) -> None:
         """Tell ``slot``'s idle worker to stop and start a fresh one; reaped later."""
         try:
-            slot.conn.send(None)
+            slot.conn.send_bytes(STOP)
         except OSError:
             slot.process.terminate()
         self._retiring.append((slot.process, slot.conn, time.monotonic() + CLOSE_GRACE_SECONDS))

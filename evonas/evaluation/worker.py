@@ -6,13 +6,18 @@ inside :func:`worker_main`, by the task, in a process whose environment (``CUDA_
 ``OMP_NUM_THREADS``) the parent set before starting it; the torch thread count is applied before
 the first evaluation.
 
-The worker talks to the parent over its own duplex pipe. It receives ``EvalJob`` fields as a dict
-(``None`` means stop) and sends ``(kind, payload)`` tuples:
+The worker talks to the parent over its own duplex pipe, in JSON records sent with
+``send_bytes`` (no pickle: one C-speed encode and decode per message). It receives
+``[individual_id, seed, genome]`` (:func:`encode_job`; ``null``, :data:`STOP`, means stop) and
+sends one of:
 
-* ``("ready", None)``: the task is built; ``("ready", [exception type name, message])``: it
+* ``["ready", null]``: the task is built; ``["ready", [exception type name, message]]``: it
   could not be built (the parent raises; jobs sent anyway fail with that reason);
-* ``("started", individual_id)``: a job began (the parent's timeout clock starts);
-* ``("result", EvalResult.to_dict())``: a job finished.
+* ``["result", individual_id, status, metrics, error, worker, seconds]``: a job finished.
+
+There is no per-job "started" message: the worker holds one job at a time, so a job handed to a
+ready worker starts as soon as it arrives (the parent starts its timeout clock then), and a job
+handed to a worker still building its task starts when ``ready`` is sent.
 
 Sends are synchronous (no feeder thread), so a message sent before the process dies is delivered.
 """
@@ -20,6 +25,7 @@ Sends are synchronous (no feeder thread), so a message sent before the process d
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -29,6 +35,25 @@ from typing import Any
 
 #: How often the worker checks that its parent is still alive, in seconds.
 PARENT_CHECK_SECONDS = 1.0
+#: The message that tells a worker to stop.
+STOP = b"null"
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def encode_job(individual_id: int, seed: int, genome: Any) -> bytes:
+    """A job as the worker receives it. Raises TypeError or ValueError if not JSON-able."""
+    return _encode([individual_id, seed, genome]).encode()
+
+
+def encode_message(message: list[Any]) -> bytes:
+    """A worker's message to the parent (``["ready", ...]`` or ``["result", ...]``)."""
+    return _encode(message).encode()
+
+
+def decode_message(data: bytes) -> Any:
+    """Either side's message, decoded (``None`` for :data:`STOP`)."""
+    return json.loads(data)
 
 
 def worker_main(spec: dict[str, Any], conn: Any) -> None:
@@ -50,25 +75,33 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
         from evonas.evaluation.execute import describe_exception
 
         setup_error = describe_exception(exc)
-        conn.send(("ready", [type(exc).__name__, str(exc)]))
+        conn.send_bytes(encode_message(["ready", [type(exc).__name__, str(exc)]]))
     else:
-        conn.send(("ready", None))
+        conn.send_bytes(encode_message(["ready", None]))
 
     from evonas.evaluation.base import EvalJob, EvalResult
     from evonas.evaluation.execute import run_job
 
+    recv, send = conn.recv_bytes, conn.send_bytes
     try:
         while True:
-            message = conn.recv()
+            message = decode_message(recv())
             if message is None:
                 break
-            job = EvalJob(**message)
-            conn.send(("started", job.individual_id))
+            individual_id, seed, genome = message
+            job = EvalJob(individual_id, genome, seed)
             if setup_error is not None:
                 result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
             else:
                 result = run_job(task, space, job, name, device)
-            conn.send(("result", result.to_dict()))
+            try:
+                data = encode_message(["result", result.individual_id, result.status,
+                                       result.metrics, result.error, result.worker,
+                                       result.seconds])
+            except (TypeError, ValueError) as exc:  # metrics a custom task left unchecked
+                data = encode_message(["result", individual_id, "failed", {},
+                                       f"result is not JSON: {exc}", name, result.seconds])
+            send(data)
     except (EOFError, OSError):  # the parent is gone: nobody is left to report to
         pass
 

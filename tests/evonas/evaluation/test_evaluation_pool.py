@@ -107,6 +107,17 @@ def test_faults_cost_one_result_each_and_the_pool_keeps_going(pool):
     assert all(r.ok for r in after.values())
 
 
+def test_a_genome_that_is_not_json_fails_alone_without_reaching_a_worker(pool):
+    pids = set(pool.worker_pids)
+    bad = EvalJob(350, {**job(350, ARCHS[0]).genome, "edges": {("not", "json")}}, seed=350)
+    results = run_all(pool, [job(351, ARCHS[1]), bad, job(352, ARCHS[2])])
+    assert results[350].status == "failed"
+    assert results[350].error.startswith("genome is not JSON: ")
+    assert results[350].worker == ""
+    assert results[351].ok and results[352].ok
+    assert set(pool.worker_pids) == pids, "no worker was replaced"
+
+
 def test_poll_returns_after_its_timeout_while_a_job_runs(pool):
     pool.submit(job(400, HANG))
     start = time.monotonic()
