@@ -68,8 +68,8 @@ from genomes import genome_from_dict
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
 #: architectures already evaluated (cache hits are free) stops there instead of running forever.
 INDIVIDUALS_PER_EVALUATION = 20
-#: Seconds between commits of results while the loop runs (a kill loses at most this much work;
-#: individuals are committed before they are dispatched to another process, and snapshots at once).
+#: Seconds between commits while the loop runs: a kill loses at most that much of the journal's
+#: tail, which a resume replays (snapshots commit at once).
 COMMIT_EVERY = 0.05
 #: ``campaign.order`` values.
 ORDERS = ("async", "birth")
@@ -413,10 +413,9 @@ class Campaign:
     def _flush_dispatch(self) -> None:
         if not self._to_dispatch:
             return
-        if not self.evaluator.in_process:
-            # every individual is durable before another process works on it (in this process,
-            # a crash loses an individual and its evaluation together; the replay redoes both)
-            self._commit()
+        # No commit first: an individual's row is written before its result's, in order, so a
+        # crash can lose a tail of both but never a result without its individual; the replay
+        # makes the lost individuals again and what was in flight runs again.
         for pending in self._to_dispatch:
             self.journal.add_event("dispatched", pending.id)
             self.evaluator.submit(EvalJob(pending.id, pending.candidate.genome.to_dict(),

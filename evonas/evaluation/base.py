@@ -110,10 +110,6 @@ class Evaluator(abc.ABC):
     def capacity(self) -> int:
         """How many jobs run at once (keep this many submitted to keep every slot busy)."""
 
-    #: True when jobs run in the campaign's own process (a crash there loses the campaign's
-    #: unsaved work and the evaluation together, so nothing need be saved before a submit).
-    in_process: bool = False
-
     @abc.abstractmethod
     def close(self) -> None:
         """Stop all work and release resources; results still in flight are dropped."""

@@ -96,8 +96,6 @@ class BatchedInProcessEvaluator(Evaluator):
     def in_flight(self) -> int:
         return len(self._pending)
 
-    in_process = True
-
     @property
     def capacity(self) -> int:
         return self.batch_size

@@ -47,8 +47,6 @@ class InProcessEvaluator(Evaluator):
     def in_flight(self) -> int:
         return len(self._pending)
 
-    in_process = True
-
     @property
     def capacity(self) -> int:
         return 1
