@@ -163,9 +163,15 @@ class Journal(JournalQueries):
         tmp = path.with_name(path.name + ".creating")
         tmp.unlink(missing_ok=True)
         conn = sqlite3.connect(tmp, isolation_level=None)
-        conn.executescript(_SCHEMA)
+        # One transaction without syncs for the whole schema (the file is not in place yet),
+        # then one fsync before the rename: a crash leaves only the temporary file.
+        conn.execute("PRAGMA journal_mode=MEMORY")
+        conn.execute("PRAGMA synchronous=OFF")
         now = time.time()
         conn.execute("BEGIN")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("schema_version", str(SCHEMA_VERSION)),
             ("created_at", repr(now)),
@@ -173,6 +179,8 @@ class Journal(JournalQueries):
         ])
         conn.execute("COMMIT")
         conn.close()
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
         tmp.rename(path)
         conn = sqlite3.connect(path, isolation_level=None)
         _configure(conn)
