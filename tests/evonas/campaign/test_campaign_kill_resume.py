@@ -163,12 +163,15 @@ def test_killed_async_campaign_replays_and_redoes_only_what_was_in_flight(
 
 
 def darts_config(tmp_path: Path) -> dict:
-    """A small DARTS search on digits, its derived cells evaluated on two workers."""
+    """A small DARTS search on digits, its derived cells evaluated on two workers, in birth
+    order (a derived cell's parent is the last one told, which in async order is whichever
+    finished last)."""
     return tabular_config(
         tmp_path, space={"name": "nb201", "stem_channels": 4, "cells_per_stage": 1},
         task={"name": "digits", "epochs": 1, "batch_size": 128},
         strategy={"name": "darts", "epochs": 6, "batch_size": 128},
-        budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2)
+        budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2,
+        campaign__order="birth")
 
 
 @pytest.mark.slow
