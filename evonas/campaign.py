@@ -418,8 +418,9 @@ class Campaign:
         # makes the lost individuals again and what was in flight runs again.
         for pending in self._to_dispatch:
             self.journal.add_event("dispatched", pending.id)
-            self.evaluator.submit(EvalJob(pending.id, pending.candidate.genome.to_dict(),
-                                          evaluation_seed(self.config.seed, pending.id)))
+            genome = pending.candidate.genome
+            self.evaluator.submit(EvalJob(pending.id, genome.to_dict(),
+                                          evaluation_seed(self.config.seed, pending.id), genome))
         self._to_dispatch = []
 
     def _record(self, result: EvalResult) -> None:

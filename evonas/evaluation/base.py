@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
+from genomes import genome_from_dict
+
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 
@@ -31,11 +33,18 @@ class EvalJob:
         individual_id: the journal id of the individual (results carry it back).
         genome: the genome's ``to_dict()`` JSON form.
         seed: seeds everything random in the evaluation.
+        parsed: the genome object itself, when the submitter has it: an evaluator in the same
+            process uses it instead of parsing ``genome`` again (never sent to another process).
     """
 
     individual_id: int
     genome: dict[str, Any]
     seed: int
+    parsed: Any = field(default=None, repr=False, compare=False)
+
+    def genome_object(self) -> Any:
+        """The genome, parsed from ``genome`` unless the submitter gave it."""
+        return self.parsed if self.parsed is not None else genome_from_dict(self.genome)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult, Evaluator
 from evonas.evaluation.execute import describe_exception, json_safe_metrics, run_job
 from evonas.tasks import EvaluationFailure, Task, build_task
-from genomes import GenomeError, SearchSpace, genome_from_dict, space_from_dict
+from genomes import GenomeError, SearchSpace, space_from_dict
 
 
 class BatchedInProcessEvaluator(Evaluator):
@@ -62,7 +62,7 @@ class BatchedInProcessEvaluator(Evaluator):
         valid: list[tuple[EvalJob, Any]] = []
         for job in jobs:
             try:
-                genome = genome_from_dict(job.genome)
+                genome = job.genome_object()
                 self.space.validate(genome)
             except GenomeError as exc:
                 results[job.individual_id] = EvalResult.failed(job, describe_exception(exc),

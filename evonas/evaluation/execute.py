@@ -20,7 +20,7 @@ from typing import Any
 
 from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult
 from evonas.tasks import EvaluationFailure, Task
-from genomes import SearchSpace, genome_from_dict
+from genomes import SearchSpace
 
 #: Longest error message kept in a result.
 MAX_ERROR_CHARS = 300
@@ -43,7 +43,7 @@ def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
     """
     start = time.perf_counter()
     try:
-        genome = genome_from_dict(job.genome)
+        genome = job.genome_object()
         space.validate(genome)
         metrics = _evaluate(task, genome, job.seed, device)
     except EvaluationFailure as exc:

@@ -29,7 +29,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from evonas.config import ConfigError
@@ -252,7 +252,8 @@ class RayEvaluator(SlotEvaluator):
                 continue
             job = self._pending.popleft()
             slot.job = job
-            slot.ref = slot.actor.evaluate.remote(asdict(job))
+            slot.ref = slot.actor.evaluate.remote(
+                {"individual_id": job.individual_id, "genome": job.genome, "seed": job.seed})
             slot.dispatched_at = time.monotonic()
 
     def _wait(self, seconds: float) -> None:
