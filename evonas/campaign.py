@@ -156,7 +156,8 @@ class Campaign:
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
         self.capacity = max(1, evaluator.capacity)
-        self.order: str = campaign.get("order") or ("async" if self.capacity > 1 else "birth")
+        self.order: str = campaign.get("order") or (
+            "async" if self.capacity > 1 and not evaluator.returns_in_order else "birth")
 
         self.next_id = 0
         self.told = 0

@@ -16,11 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
+from evonas.evaluation.batched import BatchedInProcessEvaluator
 from evonas.evaluation.inprocess import InProcessEvaluator
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, MemoryEstimate, estimate_peak_memory
 from evonas.evaluation.pool import LocalPoolEvaluator, WorkerStartupError
+from evonas.tasks import build_task
+from genomes import space_from_dict
 
 __all__ = [
+    "BatchedInProcessEvaluator",
     "EvalJob",
     "EvalResult",
     "Evaluator",
@@ -67,7 +71,8 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
         memory_safety_factor: pool only: multiplies every memory estimate.
 
     Returns:
-        An :class:`InProcessEvaluator`, a :class:`LocalPoolEvaluator` or a ``RayEvaluator``.
+        An :class:`InProcessEvaluator` (a :class:`BatchedInProcessEvaluator` for a task with
+        ``evaluate_batch``), a :class:`LocalPoolEvaluator` or a ``RayEvaluator``.
 
     Raises:
         ValueError: on a negative ``workers``, an unknown backend, a bad device or timeout, or
@@ -91,7 +96,12 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
         if workers_per_device is not None:
             raise ValueError("workers_per_device: needs the worker pool, but workers is 0 "
                              "(in-process evaluation); set workers to 1 or more")
-        return InProcessEvaluator(task_config, space_config, (devices or ["cpu"])[0])
+        device = (devices or ["cpu"])[0]
+        space = space_from_dict(space_config)
+        task = build_task(task_config, space)
+        if hasattr(task, "evaluate_batch"):  # one call scores a whole generation
+            return BatchedInProcessEvaluator(task, space, device)
+        return InProcessEvaluator(task, space, device)
     return LocalPoolEvaluator(task_config, space_config, workers, timeout, devices,
                               max_crashes=max_crashes, max_tasks_per_worker=max_tasks_per_worker,
                               workers_per_device=workers_per_device, device_memory=device_memory,

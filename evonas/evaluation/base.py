@@ -119,6 +119,10 @@ class Evaluator(abc.ABC):
     def capacity(self) -> int:
         """How many jobs run at once (keep this many submitted to keep every slot busy)."""
 
+    #: True when results come back in the order jobs were submitted (evaluators that run jobs
+    #: in the caller's process): the campaign then tells them in birth order by default.
+    returns_in_order: bool = False
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop all work and release resources; results still in flight are dropped."""

@@ -96,6 +96,8 @@ class BatchedInProcessEvaluator(Evaluator):
     def in_flight(self) -> int:
         return len(self._pending)
 
+    returns_in_order = True
+
     @property
     def capacity(self) -> int:
         return self.batch_size

@@ -47,6 +47,8 @@ class InProcessEvaluator(Evaluator):
     def in_flight(self) -> int:
         return len(self._pending)
 
+    returns_in_order = True
+
     @property
     def capacity(self) -> int:
         return 1
