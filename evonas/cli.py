@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,14 @@ class ProgressBar:
 
         self._bar = tqdm(total=total, initial=initial, unit="eval", dynamic_ncols=True,
                          file=sys.stderr, desc="evaluations")
+        self._drawn = 0.0
 
     def __call__(self, counters: dict[str, Any]) -> None:
         self._bar.n = min(counters["evaluations"], self._bar.total)
+        now = time.monotonic()
+        if now - self._drawn < 0.1 and self._bar.n < self._bar.total:
+            return  # a campaign tells thousands a second; the bar redraws ten times a second
+        self._drawn = now
         best = counters["best_fitness"]
         postfix = {"best": "-" if best is None else f"{best:.4f}",
                    "individuals": counters["told"]}
