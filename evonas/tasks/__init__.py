@@ -6,6 +6,8 @@ task's options and their defaults. Built-in tasks:
 * ``digits``: sklearn's embedded 8x8 digits, trained with a small recipe (:mod:`.digits`).
 * ``tabular``: a lookup in a CSV of precomputed results, e.g. NAS-Bench-201 (:mod:`.tabular`).
 * ``faulty``: wraps another task and injects faults, for tests (:mod:`.testing`).
+* ``simulated``: wraps another task and sleeps a seeded duration, for benchmarks
+  (:mod:`.simulated`).
 * ``xor``, ``pole``: NEAT's benchmarks for CPPN genomes, XOR and cart-pole balancing
   (:mod:`.control`).
 * ``digits_hyperneat``: the digits classified by a substrate a CPPN paints (:mod:`.hyperneat`).
@@ -31,12 +33,14 @@ from evonas.tasks.hyperneat import (
 )
 from evonas.tasks.recipe import Recipe
 from evonas.tasks.registry import TASK_DEFAULTS, build_task, register_task, task_names
+from evonas.tasks.simulated import SIMULATED_DEFAULTS, SimulatedTask, make_simulated_task
 from evonas.tasks.tabular import TABULAR_DEFAULTS, TabularTask, make_tabular_task
 from evonas.tasks.testing import FAULTY_DEFAULTS, FaultyTask, make_faulty_task
 
 register_task("digits", make_digits_task, DIGITS_DEFAULTS)
 register_task("tabular", make_tabular_task, TABULAR_DEFAULTS)
 register_task("faulty", make_faulty_task, FAULTY_DEFAULTS)
+register_task("simulated", make_simulated_task, SIMULATED_DEFAULTS)
 register_task("xor", make_xor_task, XOR_DEFAULTS)
 register_task("pole", make_pole_task, POLE_DEFAULTS)
 register_task("digits_hyperneat", make_hyperneat_digits_task, HYPERNEAT_DIGITS_DEFAULTS)
@@ -49,6 +53,7 @@ __all__ = [
     "HyperNEATDigitsTask",
     "PoleTask",
     "Recipe",
+    "SimulatedTask",
     "TabularTask",
     "Task",
     "TaskError",

@@ -1,0 +1,148 @@
+"""A task that stands in for training by sleeping (``name: simulated``), for benchmarks and tests.
+
+It wraps another task (by default the NAS-Bench-201 table, a CSV lookup) and, before returning the
+inner task's metrics, sleeps for a duration drawn from the evaluation seed. A sleeping worker costs
+no CPU and little memory (no torch import with a tabular inner task), so one machine can simulate
+a cluster of hundreds of workers whose evaluations take unequal times, which is what dispatch and
+utilization benchmarks need. Config::
+
+    task:
+      name: simulated
+      inner: {name: tabular, table: nb201_cifar10}
+      duration: {distribution: lognormal, mean: 1.0, sigma: 1.0}
+
+Distributions (every number finite, ``mean`` in seconds):
+
+* ``lognormal`` (``mean``, ``sigma``): ``exp(N(mu, sigma^2))`` with ``mu = ln(mean) - sigma^2 / 2``,
+  so the distribution's mean is ``mean`` (its median is ``mean * exp(-sigma^2 / 2)``).
+* ``fixed`` (``mean``): always ``mean``.
+* ``uniform`` (``mean``, ``spread``): uniform on ``[mean * (1 - spread), mean * (1 + spread)]``,
+  ``0 < spread <= 1`` (default 1: ``[0, 2 * mean]``).
+
+The draw is a pure function of the seed (a numpy Generator seeded from the seed and the CRC-32 of
+``"duration"``), so the same evaluation always takes the same time and a campaign with a fixed seed
+sees the same durations on every run. The metrics are the inner task's plus ``simulated_seconds``
+(the duration slept).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+
+from evonas.tasks.base import Task
+from evonas.tasks.errors import TaskError
+from evonas.tasks.options import read_options, require, suggest
+from genomes import DAGGenome, SearchSpace
+
+#: Each distribution's options (besides ``distribution``) and their defaults.
+DISTRIBUTIONS: dict[str, dict[str, float]] = {
+    "lognormal": {"mean": 1.0, "sigma": 1.0},
+    "fixed": {"mean": 1.0},
+    "uniform": {"mean": 1.0, "spread": 1.0},
+}
+
+SIMULATED_DEFAULTS: dict[str, Any] = {
+    "inner": {"name": "tabular"},
+    "duration": {"distribution": "lognormal", "mean": 1.0, "sigma": 1.0},
+}
+
+_DURATION_SALT = zlib.crc32(b"duration")
+
+
+class SimulatedTask(Task):
+    """Sleep a seeded duration, then return ``inner``'s metrics plus ``simulated_seconds``.
+
+    Args:
+        inner: the wrapped task (it computes the metrics).
+        distribution: one of :data:`DISTRIBUTIONS`.
+        mean: the mean duration in seconds (> 0).
+        sigma: the lognormal's sigma (> 0; ``lognormal`` only).
+        spread: the uniform's half-width relative to ``mean`` (``0 < spread <= 1``; ``uniform``
+            only).
+    """
+
+    name = "simulated"
+
+    def __init__(self, inner: Task, distribution: str = "lognormal", mean: float = 1.0,
+                 sigma: float = 1.0, spread: float = 1.0) -> None:
+        if distribution not in DISTRIBUTIONS:
+            raise TaskError(f"task.duration.distribution: unknown distribution {distribution!r}"
+                            f"{suggest(distribution, DISTRIBUTIONS)} "
+                            f"(choose from {list(DISTRIBUTIONS)})")
+        self.inner = inner
+        self.fitness_metric = inner.fitness_metric
+        self.input_shape = inner.input_shape
+        self.num_classes = inner.num_classes
+        self.distribution = distribution
+        self.mean = float(mean)
+        self.sigma = float(sigma)
+        self.spread = float(spread)
+        self._mu = math.log(self.mean) - self.sigma ** 2 / 2
+
+    def duration_for(self, seed: int) -> float:
+        """The seconds the evaluation with this seed sleeps (a pure function of ``seed``)."""
+        if self.distribution == "fixed":
+            return self.mean
+        rng = np.random.default_rng([seed % 2**64, _DURATION_SALT])
+        if self.distribution == "lognormal":
+            return float(rng.lognormal(self._mu, self.sigma))
+        return float(self.mean * (1.0 + self.spread * (2.0 * rng.random() - 1.0)))
+
+    def warm_up(self, device: str = "cpu") -> None:
+        self.inner.warm_up(device)
+
+    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu") -> dict[str, float]:
+        seconds = self.duration_for(seed)
+        time.sleep(seconds)
+        metrics = dict(self.inner.evaluate(genome, seed, device))
+        metrics["simulated_seconds"] = round(seconds, 6)
+        return metrics
+
+    def describe(self) -> str:
+        return (f"simulated {self.distribution} durations (mean {self.mean:g} s) over "
+                f"{self.inner.describe()}")
+
+
+def _positive(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+def make_simulated_task(task_config: dict[str, Any], space: SearchSpace) -> SimulatedTask:
+    """The registry factory for ``name: simulated``."""
+    from evonas.tasks.registry import TASK_DEFAULTS, build_task
+
+    options = read_options("simulated", task_config, SIMULATED_DEFAULTS)
+    duration = dict(options["duration"])
+    distribution = duration.pop("distribution", "lognormal")
+    require(isinstance(distribution, str) and distribution in DISTRIBUTIONS,
+            "duration.distribution",
+            f"unknown distribution {distribution!r}{suggest(str(distribution), DISTRIBUTIONS)} "
+            f"(choose from {list(DISTRIBUTIONS)})")
+    allowed = DISTRIBUTIONS[distribution]
+    for key, value in duration.items():
+        require(key in allowed, f"duration.{key}",
+                f"unknown key for the {distribution} distribution{suggest(str(key), allowed)} "
+                f"(allowed: {['distribution', *allowed]})")
+        require(_positive(value), f"duration.{key}",
+                f"must be a finite number above 0, got {value!r}")
+    values = {**allowed, **{key: float(value) for key, value in duration.items()}}
+    if "spread" in values:
+        require(values["spread"] <= 1, "duration.spread",
+                f"must be at most 1 (durations cannot be negative), got {values['spread']!r}")
+    inner_config = options["inner"]
+    name = inner_config.get("name") if isinstance(inner_config, dict) else None
+    # Only a registered task, checked like ``task`` itself (as the faulty task does).
+    require(isinstance(name, str) and name in TASK_DEFAULTS, "inner.name",
+            f"must name a registered task (one of {sorted(TASK_DEFAULTS)}), got {name!r}")
+    try:
+        inner = build_task(inner_config, space)
+    except TaskError as exc:
+        text = str(exc)
+        raise TaskError(f"task.inner.{text[5:]}" if text.startswith("task.") else text) from None
+    return SimulatedTask(inner, distribution, **values)
