@@ -503,7 +503,7 @@ def _check_task(label: str, task_cfg: Any, field: str) -> dict[str, Any]:
     target = checked.get("target")
     if target is not None and (not isinstance(target, int | float) or isinstance(target, bool)):
         raise ConfigError(f"{label}: {field}.target: must be a number or null, got {target!r}")
-    if task_name == "faulty":  # the wrapped task gets the same checks (and is kept as given)
+    if task_name in ("faulty", "simulated"):  # the wrapped task gets the same checks
         _check_task(label, checked["inner"], f"{field}.inner")
     return checked
 
