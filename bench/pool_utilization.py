@@ -17,6 +17,9 @@ spawned workers, is excluded; it is printed separately). From the journal
   (workers x wall time from the first ``dispatched`` event to the last ``finished`` event of an
   evaluated individual). It includes the drain at the end (the last evaluations' stragglers), which
   caps it near ``1 - workers * tail / (evaluations * mean)``: use enough evaluations per worker;
+* **steady**: the same ratio over the steady part only, from the first dispatch to the last
+  dispatch (each evaluation counted as running for its ``seconds`` up to its ``finished`` time,
+  clipped to that window): how busy the loop keeps the workers while it still has work to give;
 * **drain s**: last result minus last dispatch (the tail part of the wall time);
 * **individuals**: journaled, cached duplicates included (a strategy that keeps proposing cells
   already seen, like regularized evolution once converged on NB201, may reach
@@ -189,7 +192,13 @@ def journal_figures(run_dir: Path, workers: int) -> dict[str, float]:
     if not dispatched or not finished:
         raise SystemExit(f"{path}: no dispatched/finished events for the evaluated individuals")
     wall = max(finished) - min(dispatched)
+    start, end = min(dispatched), max(dispatched)
+    done_at = {i: at for kind, i, at in rows if kind == "finished" and i in evaluated}
+    steady_busy = sum(max(0.0, min(done_at[i], end) - max(done_at[i] - (e.seconds or 0.0), start))
+                      for i, e in evaluated.items() if i in done_at)
+    steady = steady_busy / (workers * (end - start)) if end > start else float("nan")
     return {"utilization": busy / (workers * wall) if wall > 0 else float("nan"),
+            "steady": steady,
             "evaluations": len(evaluated), "individuals": individuals, "wall": wall,
             "busy": busy, "drain": max(finished) - max(dispatched),
             "first_dispatch_at": min(dispatched)}
@@ -303,19 +312,21 @@ def main() -> None:
                            "total_cpu": marks["total_cpu"], "rss": rss, "pss": pss,
                            "measured": measured}
                     rows.append(row)
-                    print(f"{name}: utilization {row['utilization']:.3f}, "
+                    print(f"{name}: utilization {row['utilization']:.3f} "
+                          f"(steady {row['steady']:.3f}), "
                           f"{row['evaluations']} evaluations ({row['individuals']} individuals), "
                           f"wall {row['wall']:.1f} s (drain {row['drain']:.1f} s), start-up "
                           f"{row['startup']:.1f} s, overhead {row['overhead_ms']:.2f} ms/eval "
                           f"(whole run {marks['total_cpu']:.2f} s CPU), worker RSS {rss:.1f} MB "
                           f"PSS {pss:.1f} MB ({measured} measured)", flush=True)
     print()
-    print("| strategy | order | backend | workers | utilization | evaluations | individuals | "
-          "wall s | drain s | overhead ms/eval | worker RSS / PSS MB |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| strategy | order | backend | workers | utilization | steady | evaluations | "
+          "individuals | wall s | drain s | overhead ms/eval | worker RSS / PSS MB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['strategy']} | {r['order']} | {r['backend']} | {r['workers']} | "
-              f"{r['utilization']:.3f} | {r['evaluations']} | {r['individuals']} | "
+              f"{r['utilization']:.3f} | {r['steady']:.3f} | {r['evaluations']} | "
+              f"{r['individuals']} | "
               f"{r['wall']:.1f} | "
               f"{r['drain']:.1f} | {r['overhead_ms']:.2f} | {r['rss']:.0f} / {r['pss']:.0f} |")
 
