@@ -2,8 +2,9 @@
 
 The Markovian double pole task of the NEAT paper (Stanley & Miikkulainen 2002): both poles must
 stay up for 100,000 steps of 0.02 s (33 simulated minutes). NEAT paper: 3,600 evaluations on
-average (population 150). Each run drives the engine's NEAT strategy and the ``pole`` task with
-the bare loop of :mod:`bench.neat_loop`, stopping at the first genome that balances.
+average (population 150). Each run is a campaign of the engine's NEAT strategy on the ``pole``
+task over an in-memory journal (:mod:`bench.neat_loop`), stopping at the first genome that
+balances.
 
     python bench/pole_neat.py [--seeds 20] [--max-generations 100] [--max-steps 100000]
 """

@@ -1,13 +1,14 @@
 """Search strategies on the NAS-Bench-201 CIFAR-10 table at 50, 100 and 200 evaluations.
 
-For each strategy and seed, the strategy is built exactly as a campaign builds it (same config
-validation, same seeded generator) and driven the way a one-worker campaign drives it: ask one,
-evaluate, tell in birth order; an architecture whose canonical hash was evaluated before is a
-free cache hit (told again, not counted); a run ends when the budget of real evaluations is spent
-or after ``20 x budget`` individuals (the campaign's cap). Strategies never see the budget, so
-one run of the largest budget, cut at each smaller budget (cap included), is the run of that
+Each strategy and seed is a real :class:`~evonas.campaign.Campaign` (one in-process worker, birth
+order) over an in-memory journal (:meth:`evonas.storage.Journal.in_memory`: nothing written to
+disk) and one shared copy of the table: an architecture whose canonical hash was evaluated before
+is a free cache hit (told again, not counted); a run ends when the budget of real evaluations is
+spent or after ``20 x budget`` individuals (the campaign's cap). Strategies never see the budget,
+so one run of the largest budget, cut at each smaller budget (cap included), is the run of that
 budget.
-``--check`` replays a few seeds through real campaigns (``evonas.run``) and asserts the same bests.
+``--check`` replays a few seeds through campaigns on disk (``evonas.run``) and asserts the same
+evaluations.
 
 ``reinforce`` runs with its defaults, ``reinforce_nb201`` with the settings of
 ``examples/nb201_rl.yaml`` (raw rewards, entropy weight 0.2). Printed per budget and strategy:
@@ -29,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import evonas
-from evonas.campaign import INDIVIDUALS_PER_EVALUATION, strategy_rng
+from evonas.campaign import INDIVIDUALS_PER_EVALUATION, Campaign
 from evonas.config import load_config
-from evonas.strategies import Evaluated, build_strategy
+from evonas.evaluation.inprocess import InProcessEvaluator
+from evonas.storage import Journal, Status
 from evonas.tasks.tabular import TabularTask
 
 OPTIMUM = 94.3733
@@ -50,7 +52,8 @@ def config_for(strategy: dict, seed: int, budget: int, runs_dir: str = "runs",
             "space": {"name": "nb201"},
             "task": {"name": "tabular", "table": "nb201_cifar10", "metric": "cifar10_test_acc"},
             "strategy": strategy, "evaluator": {"workers": 0},
-            "budget": {"evaluations": budget}, "campaign": {"progress": False}}
+            "budget": {"evaluations": budget},
+            "campaign": {"progress": False, "order": "birth"}}
 
 
 @dataclass
@@ -71,40 +74,27 @@ class Trajectory:
 
 
 def simulate(task: TabularTask, strategy: dict, seed: int, budget: int) -> Trajectory:
-    """Drive one strategy like a one-worker campaign with ``budget`` evaluations."""
+    """One campaign with ``budget`` evaluations over an in-memory journal."""
     config = load_config(config_for(strategy, seed, budget))
-    space = config.space()
-    s = build_strategy(config.section("strategy"), space, strategy_rng(seed))
-    seen: dict[str, dict] = {}
-    fitness, individual = [], []
-    born = 0
-    while len(fitness) < budget and born < INDIVIDUALS_PER_EVALUATION * budget and not s.done:
-        candidates = s.ask(1)
-        if not candidates:
-            break
-        genome = candidates[0].genome
-        key = genome.canonical_hash()
-        metrics = seen.get(key)
-        if metrics is None:
-            metrics = seen[key] = task.evaluate(genome, 0)
-            fitness.append(metrics["fitness"])
-            individual.append(born)
-        s.tell([Evaluated(born, genome, metrics["fitness"], metrics)])
-        born += 1
-    return Trajectory(np.array(fitness), np.array(individual))
+    with Journal.in_memory(config.data) as journal:
+        Campaign(config, journal, InProcessEvaluator(task, config.space())).run()
+        real = [ev for ev in journal.evaluations()
+                if ev.status == Status.OK and ev.source_id is None]
+    return Trajectory(np.array([ev.fitness for ev in real]),
+                      np.array([ev.individual_id for ev in real]))
 
 
 def check(task: TabularTask, seeds: int, budget: int) -> None:
-    """Assert that :func:`simulate` matches real campaigns (first ``seeds`` seeds)."""
+    """Assert that :func:`simulate` matches campaigns on disk (first ``seeds`` seeds)."""
     with tempfile.TemporaryDirectory() as runs_dir:
         for name, strategy in STRATEGIES.items():
             for seed in range(seeds):
                 run = evonas.run(config_for(strategy, seed, budget, runs_dir, name))
-                real = [ind.fitness for ind in run.individuals() if ind.status == "ok"]
+                real = [ind.fitness for ind in run.individuals() if ind.status == Status.OK]
                 run.close()
                 simulated = simulate(task, strategy, seed, budget).fitness.tolist()
                 assert real == simulated, f"{name} seed {seed}: simulation != campaign"
-    print(f"check: simulation equals evonas.run for {seeds} seed(s) x {len(STRATEGIES)} "
+    print(f"check: in-memory campaigns equal evonas.run for {seeds} seed(s) x {len(STRATEGIES)} "
           f"strategies at {budget} evaluations")
 
 

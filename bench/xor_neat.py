@@ -4,12 +4,13 @@ Population 150, solved at fitness 3.9 (4 minus the summed squared error over the
 NEAT paper (Stanley & Miikkulainen 2002): 4,755 evaluations on average, no failure in 100 runs.
 
 Ours is the engine's NEAT strategy with the XOR task's batched evaluator (one tensor program per
-generation), driven by the bare loop of :mod:`bench.neat_loop` (no journal; torch is imported
-and warmed up before any clock starts, as neat-python is imported before its runs). neat-python
-(bench-only dependency: ``pip install neat-python``) runs its own XOR example configuration
-(``examples/xor/config-feedforward``), in the same process, seed by seed, interleaved with ours so
-both see the same machine load. The ratios are ours over theirs, summed over the seeds, each run
-stopping at the threshold: wall time, and the process's CPU time (steadier on a shared machine).
+generation), run as a real campaign over an in-memory journal by :mod:`bench.neat_loop` (torch
+is imported and warmed up before any clock starts, as neat-python is imported before its runs).
+neat-python (bench-only dependency: ``pip install neat-python``) runs its own XOR example
+configuration (``examples/xor/config-feedforward``), in the same process, seed by seed,
+interleaved with ours so both see the same machine load. The ratios are ours over theirs, summed
+over the seeds, each run stopping at the threshold: wall time, and the process's CPU time
+(steadier on a shared machine).
 
     python bench/xor_neat.py [--seeds 100] [--compare-seeds 20] [--max-generations 300]
 """

@@ -18,12 +18,15 @@ from typing import Any
 
 import yaml
 
-from evonas.campaign import Campaign, CampaignSummary
+from evonas.campaign import Campaign, CampaignSummary, strategy_rng
 from evonas.config import Config, ConfigError, check_run_name, load_config, validate
 from evonas.evaluation import Evaluator, make_evaluator
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
+from evonas.strategies import build_strategy, strategy_class
+from evonas.tasks import TaskError, build_task
+from genomes import GenomeError, genome_from_dict
 
 CONFIG_FILE = "config.yaml"
 
@@ -212,10 +215,6 @@ def _has_individuals(run_dir: Path) -> bool:
 def check_strategy_builds(config: Config) -> None:
     """Build the strategy once, before anything is written, so an option the config checks
     let through fails as a :class:`ConfigError` naming the file."""
-    from evonas.campaign import strategy_rng
-    from evonas.strategies import build_strategy
-    from genomes import GenomeError
-
     try:
         build_strategy(config.section("strategy"), config.space(), strategy_rng(config.seed))
     except ConfigError as exc:
@@ -345,8 +344,6 @@ def _resume_locked(run_dir: Path, path: Path,
 
 def _check_genomes(config: Config, journal: Journal) -> None:
     """Every journaled genome belongs to the run's space (the replay rebuilds each one)."""
-    from genomes import GenomeError, genome_from_dict
-
     space = config.space()
     for ind in journal.individuals():
         try:
@@ -369,9 +366,6 @@ def _check_snapshot(config: Config, snapshot: Any, path: Path) -> None:
     """
     if snapshot is None:
         return
-    from evonas.campaign import strategy_rng
-    from evonas.strategies import build_strategy
-
     where = f"{path}: snapshots (the last one, at {snapshot.told} told)"
     state = snapshot.state
     if not isinstance(state, dict) or not isinstance(state.get("strategy"), dict):
@@ -405,9 +399,6 @@ def _evaluator_for(config: Config) -> Evaluator:
     """The evaluator for ``config``, after checking the task config here, in this process, so a
     bad task (a missing dataset file, an unknown column) is reported against the config file
     rather than from inside a worker."""
-    from evonas.strategies import strategy_class
-    from evonas.tasks import TaskError, build_task
-
     try:
         task = build_task(config.section("task"), config.space())
         strategy_class(config.section("strategy")["name"]).check_task(task)

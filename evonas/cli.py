@@ -15,21 +15,26 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from evonas.api import resume_campaign, start_campaign
 from evonas.cli_compare import add_compare_command
 from evonas.cli_lineage import add_commands as add_lineage_commands
-from evonas.config import ConfigError
-from evonas.storage import JournalError
-from evonas.tasks import TaskError
-from genomes import GenomeError
+from evonas.config import load_config
+from evonas.errors import EvonasError
+from evonas.exporting import compile_for_task, export_best
+from evonas.pareto import print_pareto
+from evonas.run import Run
+from evonas.storage import JOURNAL_FILE, Journal
+from genomes import CPPNGenome, GenomeError, NEATSpace, genome_from_dict
 
-USER_ERRORS = (ConfigError, JournalError, TaskError, GenomeError)
+#: What the CLI reports as one line and exit code 2 (every other exception is a bug: a traceback).
+USER_ERRORS: tuple[type[Exception], ...] = (EvonasError,)
 
 
 class ProgressBar:
     """A tqdm bar over evaluations showing the best fitness so far and the ETA."""
 
     def __init__(self, total: int, initial: int = 0) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # local: only a campaign with a progress bar loads tqdm
 
         self._bar = tqdm(total=total, initial=initial, unit="eval", dynamic_ncols=True,
                          file=sys.stderr, desc="evaluations")
@@ -83,8 +88,6 @@ class _LazyBar:
 
 
 def _print_summary(run_dir: Path, summary: Any) -> None:
-    from evonas.run import Run
-
     with Run(run_dir) as run:
         best = run.best()
         status = run.status()
@@ -106,9 +109,6 @@ def _print_summary(run_dir: Path, summary: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evonas.api import start_campaign
-    from evonas.config import load_config
-
     config = load_config(args.config, args.set or [])
     bar = None if args.quiet else _LazyBar(lambda: _progress(config.data, args.quiet))
     try:
@@ -121,9 +121,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from evonas.api import resume_campaign
-    from evonas.storage import JOURNAL_FILE, Journal
-
     def make_bar() -> ProgressBar | None:
         path = Path(args.run) / JOURNAL_FILE
         with Journal.open(path, readonly=True) as journal:
@@ -151,8 +148,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from evonas.run import Run
-
     with Run(args.run) as run:
         status = run.status()
     if args.json:
@@ -179,11 +174,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from evonas.run import Run
-
     if args.pareto:
-        from evonas.pareto import print_pareto
-
         with Run(args.run) as run:
             print_pareto(run, args.json)
         return 0
@@ -194,8 +185,6 @@ def cmd_best(args: argparse.Namespace) -> int:
         print(f"{args.run}: no successful evaluation yet", file=sys.stderr)
         return 1
     if args.export:
-        from evonas.exporting import export_best
-
         note = export_best(best, config, Path(args.export))
         print(f"wrote {args.export} ({note})", file=sys.stderr)
     if args.json:
@@ -210,9 +199,6 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from evonas.config import load_config
-    from genomes import CPPNGenome, GenomeError, NEATSpace, genome_from_dict
-
     path = Path(args.genome)
     if not path.is_file():
         raise GenomeError(f"{path}: genome file not found")
@@ -237,19 +223,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise GenomeError(f"{path}: {exc}") from None
     except RecursionError:
         raise GenomeError(f"{path}: not a genome (nested too deeply)") from None
-    from evonas.compiler import count_params
+    from evonas.compiler import count_params  # local: the compiler imports torch
 
     print(f"genome: {genome.describe()}")
     print(f"canonical hash: {genome.canonical_hash()}")
     if isinstance(genome, CPPNGenome):
-        from evonas.compiler.cppn import compile_cppn
+        from evonas.compiler.cppn import compile_cppn  # local: imports torch
 
         module = compile_cppn(genome)
         print(f"network: CPPN, {genome.num_inputs} inputs, {genome.num_outputs} outputs "
               f"(weights are constants of the code, {count_params(module)} parameters)")
     else:
-        from evonas.exporting import compile_for_task
-
         module, shape, classes = compile_for_task(genome, config.data, seed=config.seed)
         print(f"network: input {shape}, {classes} classes, {count_params(module)} parameters")
     if args.code:
@@ -313,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"evonas: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).splitlines()) or type(exc).__name__
+        print(f"evonas: error: {message}", file=sys.stderr)
         return 2
 
 

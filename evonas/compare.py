@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evonas.storage import JOURNAL_FILE, Journal, JournalError, reading_journal
+from evonas.storage import JOURNAL_FILE, Journal, JournalError, Status, reading_journal
 
 
 @dataclass
@@ -107,7 +107,7 @@ def load_curve(path: str | Path) -> RunCurve:
         config = journal.config()
         # evaluations actually run: a copy of an earlier result (a copied failure too) is free
         rows = [ev for ev in journal.evaluations()
-                if ev.status in ("ok", "failed") and ev.source_id is None]
+                if ev.status in (Status.OK, Status.FAILED) and ev.source_id is None]
         search = journal.search_seconds()
     seconds = np.cumsum([ev.seconds or 0.0 for ev in rows], dtype=float)
     if search:  # a strategy's own search time (DARTS' supernet) counts from where it was spent
@@ -119,7 +119,7 @@ def load_curve(path: str | Path) -> RunCurve:
         if len(seconds):  # search after the last evaluation (a cached last derivation) counts too
             seconds[-1] += spent[-1] - (spent[upto[-1] - 1] if upto[-1] > 0 else 0.0)
     seconds = np.nan_to_num(seconds, nan=0.0, posinf=np.finfo(float).max)  # sums overflow
-    fitness = np.array([ev.fitness if ev.status == "ok" and ev.fitness is not None
+    fitness = np.array([ev.fitness if ev.status == Status.OK and ev.fitness is not None
                         and math.isfinite(ev.fitness) else np.nan for ev in rows], dtype=float)
     best = np.fmax.accumulate(fitness) if len(fitness) else fitness
     best_fitness = evals_to_best = seconds_to_best = None

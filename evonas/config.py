@@ -34,14 +34,16 @@ from typing import Any
 
 import yaml
 
+from evonas.errors import ConfigError  # defined in the leaf; exported here as before
+from evonas.evaluation.memory import parse_bytes
+from evonas.strategies import STRATEGIES, strategy_defaults
+from evonas.strategies.nsga2 import check_config as check_nsga2
+from evonas.tasks import TASK_DEFAULTS
 from genomes import GenomeError, SearchSpace, space_from_dict
+from operators import MUTATIONS
 
 #: What ``evaluator.devices`` may list (as :mod:`evonas.evaluation.devices` reads it).
 _DEVICE_RE = re.compile(r"^(cpu|cuda|mps)(:(\d+))?$")
-
-
-class ConfigError(Exception):
-    """An invalid configuration; the message names the file and the field."""
 
 
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -370,8 +372,6 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
     Raises:
         ConfigError: naming the file and the first field at fault.
     """
-    from evonas.strategies import STRATEGIES, strategy_defaults
-
     _check_tree(label, data)
     for key in data:
         if key not in TOP_LEVEL:
@@ -484,8 +484,6 @@ def _check_tree(label: str, data: Any) -> None:
 
 def _check_task(label: str, task_cfg: Any, field: str) -> dict[str, Any]:
     """The ``task:`` mapping (or a wrapped ``inner:`` task) checked against its task's options."""
-    from evonas.tasks import TASK_DEFAULTS
-
     choices = ", ".join(sorted(TASK_DEFAULTS))
     if not isinstance(task_cfg, dict) or "name" not in task_cfg:
         raise ConfigError(f"{label}: {field}: missing; give a mapping with a name "
@@ -584,8 +582,6 @@ def _check_value(label: str, field: str, value: Any, default: Any) -> None:
 
 def _check_evaluator(label: str, ev: dict[str, Any]) -> None:
     """Checks of the evaluator section that involve a parsed value or two fields."""
-    from evonas.evaluation.memory import parse_bytes
-
     devices = ev["devices"]
     if devices is not None:
         if not devices:
@@ -614,8 +610,6 @@ def _check_evaluator(label: str, ev: dict[str, Any]) -> None:
 
 
 def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None:
-    from operators import MUTATIONS
-
     if cfg.get("cxpb", 0) + cfg.get("mutpb", 0) > 1:
         raise ConfigError(f"{label}: strategy.mutpb: cxpb + mutpb must be at most 1")
     for prob in ("cxpb", "mutpb"):
@@ -638,14 +632,14 @@ def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None
             raise ConfigError(f"{label}: strategy.mutation_weights: at least one operator needs "
                               "a weight above 0")
     if cfg["name"] == "nsga2":
-        from evonas.strategies.nsga2 import check_config as check_nsga2
-
         check_nsga2(cfg, label)
     if cfg["name"] == "reinforce":
+        # Local: reinforce.py imports torch, which the campaign process loads only if it must.
         from evonas.strategies.reinforce import check_config as check_reinforce
 
         check_reinforce(cfg, label)
     if cfg["name"] == "darts":
+        # Local: darts.py imports torch, which the campaign process loads only if it must.
         from evonas.strategies.darts import check_config as check_darts
 
         check_darts(cfg, space, label)

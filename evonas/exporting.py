@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evonas.config import ConfigError
+from evonas.campaign import evaluation_seed
+from evonas.errors import ConfigError, OutputError
 from evonas.run import Individual
-from genomes import DAGGenome
+from evonas.tasks import build_task
+from genomes import DAGGenome, GenomeError, space_from_dict
 
 #: Input shape and classes used when the task has no tensors of its own (a table lookup):
 #: NAS-Bench-201's CIFAR-10 network.
@@ -36,16 +38,16 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path) -> s
         A short note on what was written.
 
     Raises:
-        ConfigError: on an unknown file suffix, a folder that does not exist, a task that is not
-            built in, or a genome the run's space cannot compile.
+        OutputError: on an unknown file suffix, a folder that does not exist or a failed write.
+        ConfigError: on a task that is not built in or a genome the run's space cannot compile.
     """
     path = Path(path)
     where = f"--export {path}"
     if path.suffix.lower() not in EXPORT_SUFFIXES:
-        raise ConfigError(f"{where}: unknown format {path.suffix!r}; use "
+        raise OutputError(f"{where}: unknown format {path.suffix!r}; use "
                           f"{', '.join(EXPORT_SUFFIXES)}")
     if not path.parent.is_dir():
-        raise ConfigError(f"{where}: the folder {path.parent} does not exist")
+        raise OutputError(f"{where}: the folder {path.parent} does not exist")
     if not isinstance(individual.genome, DAGGenome):
         raise ConfigError(f"{where}: individual {individual.id} has a "
                           f"{getattr(individual.genome, 'kind', type(individual.genome).__name__)}"
@@ -54,11 +56,10 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path) -> s
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"{where}: the run's meta.config.seed is not an integer ({seed!r:.40})")
     shape, classes = network_shape(config, individual.metrics, where)
+    # Local: torch and the compiler load only when a network is built (the CLI starts without).
     import torch
 
-    from evonas.campaign import evaluation_seed
     from evonas.compiler import compile_genome, export_module
-    from genomes import GenomeError, space_from_dict
 
     try:
         space = space_from_dict(config.get("space"))
@@ -70,7 +71,7 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path) -> s
     try:
         export_module(module, path, torch.zeros(1, *shape))
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot write ({exc.strerror or exc})") from None
+        raise OutputError(f"{where}: cannot write ({exc.strerror or exc})") from None
     return f"input {tuple(shape)}, {classes} classes, untrained weights"
 
 
@@ -113,11 +114,10 @@ def compile_for_task(genome: DAGGenome, config: dict[str, Any],
     Returns:
         The module (weights initialised from ``seed``), the input shape and the class count.
     """
+    # Local: torch and the compiler load only when a network is built (the CLI starts without).
     import torch
 
     from evonas.compiler import compile_genome
-    from evonas.tasks import build_task
-    from genomes import space_from_dict
 
     space = space_from_dict(config["space"])
     task = build_task(config["task"], space)

@@ -16,6 +16,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from genomes import GenomeError, genome_from_dict
+
 
 def _as_dict(genome: Any) -> dict[str, Any]:
     return genome if isinstance(genome, dict) else genome.to_dict()
@@ -176,8 +178,6 @@ def _cppn_diff(da: dict, db: dict, na: str, nb: str) -> list[str]:
 
 
 def _same_function(da: dict, db: dict) -> bool:
-    from genomes import GenomeError, genome_from_dict
-
     try:
         return genome_from_dict(da).canonical_hash() == genome_from_dict(db).canonical_hash()
     except (GenomeError, AttributeError, KeyError, TypeError, ValueError):

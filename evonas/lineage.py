@@ -1,8 +1,9 @@
 """Lineage analysis: who made whom, by which operator, and what it paid.
 
-Everything here reads a run's journal (never writes it), mostly through SQL so that a journal of
-100,000 individuals answers quickly: the ancestry of an individual is one recursive query, the
-operator table one pass over the individuals. Genomes are parsed only where a question needs them.
+Everything here reads a run's journal (never writes it) through its query API
+(:class:`evonas.storage.JournalQueries`), so that a journal of 100,000 individuals answers
+quickly: the ancestry of an individual is one recursive query, the operator table one pass over
+the individuals. Genomes are parsed only where a question needs them.
 
 * :func:`nodes`, :func:`ancestry`: individuals as lineage sees them (:class:`Node`, no genome).
 * :func:`ancestors`, :func:`descendants`, :func:`path_to_root`: ancestry queries.
@@ -42,7 +43,7 @@ from evonas.genome_diff import (
     genome_key,
     key_distance,
 )
-from evonas.storage import Journal, JournalError
+from evonas.storage import PENDING, Journal, JournalError, Status
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -76,31 +77,6 @@ __all__ = [
 
 #: Export formats of :func:`export`, by file suffix.
 EXPORT_FORMATS = (".graphml", ".dot", ".json")
-
-_NODE_COLUMNS = ("SELECT i.id, i.parents, i.operator, COALESCE(e.status, 'pending'), e.fitness, "
-                 "i.hash, i.generation FROM individuals i "
-                 "LEFT JOIN evaluations e ON e.individual_id = i.id")
-_ANCESTORS_CTE = """
-WITH RECURSIVE anc(id) AS (
-    SELECT ?
-    UNION
-    SELECT p.value FROM anc JOIN individuals a ON a.id = anc.id, json_each(a.parents) AS p
-)"""
-_ANCESTRY_SQL = f"{_ANCESTORS_CTE} {_NODE_COLUMNS} JOIN anc ON anc.id = i.id ORDER BY i.id"
-_ANCESTOR_IDS_SQL = f"{_ANCESTORS_CTE} SELECT id FROM anc WHERE id != ? ORDER BY id"
-#: The chain of first parents. Parents are born first (the journal's checks refuse a parent not
-#: born before its child), and the query follows only such links, so it ends even on a journal
-#: with a parent cycle.
-_FIRST_PARENTS_SQL = """
-WITH RECURSIVE up(id, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT json_extract(a.parents, '$[0]'), up.depth + 1
-    FROM up JOIN individuals a ON a.id = up.id
-    WHERE a.parents != '[]' AND json_extract(a.parents, '$[0]') < up.id
-)
-SELECT id FROM up ORDER BY depth"""
-
 
 @dataclass(frozen=True)
 class Node:
@@ -166,21 +142,14 @@ def read_snapshot(journal: Journal) -> Iterator[None]:
     A campaign may be writing meanwhile (WAL mode lets it); without this, two queries could see
     different numbers of individuals.
     """
-    conn = journal._conn
-    if conn.in_transaction:
+    with journal.consistent_read():
         yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
 
 
 # ------------------------------------------------------------------------------ ancestry
 def nodes(journal: Journal) -> list[Node]:
     """Every individual in birth order, without genomes."""
-    return [_node(row) for row in journal._conn.execute(_NODE_COLUMNS + " ORDER BY i.id")]
+    return [_node(row) for row in journal.lineage_rows()]
 
 
 def node(journal: Journal, id: int) -> Node:  # noqa: A002
@@ -189,14 +158,14 @@ def node(journal: Journal, id: int) -> Node:  # noqa: A002
     Raises:
         KeyError: when the journal has no individual ``id``.
     """
-    row = journal._conn.execute(_NODE_COLUMNS + " WHERE i.id = ?", (id,)).fetchone()
+    row = journal.lineage_row(id)
     if row is None:
         raise KeyError(f"{journal.path}: no individual {id}")
     return _node(row)
 
 
 def _require(journal: Journal, id: int) -> None:  # noqa: A002
-    if journal._conn.execute("SELECT 1 FROM individuals WHERE id = ?", (id,)).fetchone() is None:
+    if not journal.has_individual(id):
         raise KeyError(f"{journal.path}: no individual {id}")
 
 
@@ -206,7 +175,7 @@ def ancestry(journal: Journal, id: int) -> dict[int, Node]:  # noqa: A002
     Raises:
         KeyError: when the journal has no individual ``id``.
     """
-    found = {row[0]: _node(row) for row in journal._conn.execute(_ANCESTRY_SQL, (id,))}
+    found = {row[0]: _node(row) for row in journal.ancestry_rows(id)}
     if id not in found:
         raise KeyError(f"{journal.path}: no individual {id}")
     return found
@@ -219,7 +188,7 @@ def ancestors(journal: Journal, id: int) -> list[int]:  # noqa: A002
         KeyError: when the journal has no individual ``id``.
     """
     _require(journal, id)
-    return [row[0] for row in journal._conn.execute(_ANCESTOR_IDS_SQL, (id, id))]
+    return journal.ancestor_ids(id)
 
 
 def descendants(journal: Journal, id: int) -> list[int]:  # noqa: A002
@@ -232,9 +201,7 @@ def descendants(journal: Journal, id: int) -> list[int]:  # noqa: A002
     """
     _require(journal, id)
     found = {id}
-    for child, parent in journal._conn.execute(
-            "SELECT i.id, p.value FROM individuals i, json_each(i.parents) AS p "
-            "WHERE i.id > ? ORDER BY i.id", (id,)):
+    for child, parent in journal.parent_links(after=id):
         if parent in found:
             found.add(child)
     found.discard(id)
@@ -258,7 +225,7 @@ def path_to_root(journal: Journal, id: int, follow: str = "first") -> list[int]:
         raise ValueError(f"follow: expected 'first' or 'fittest', got {follow!r}")
     if follow == "first":
         _require(journal, id)
-        return [row[0] for row in journal._conn.execute(_FIRST_PARENTS_SQL, (id,))]
+        return journal.first_parent_chain(id)
     return chain(ancestry(journal, id), id, follow)
 
 
@@ -309,8 +276,7 @@ def lineage_graph(journal: Journal, *, genomes: bool = False,
     """
     with read_snapshot(journal):
         everyone = nodes(journal)
-        texts = dict(journal._conn.execute("SELECT id, genome FROM individuals")) \
-            if genomes else {}
+        texts = journal.genome_texts() if genomes else {}
     return graph_of({n.id: n for n in everyone}, texts, parse_genomes)
 
 
@@ -589,7 +555,7 @@ def _operator_rows(names: list[str], op: np.ndarray, status: np.ndarray, change:
     return sorted(rows, key=lambda r: (-r.children, r.operator))
 
 
-_STATUS_CODES = {"ok": 0, "failed": 1, "cached": 2, "pending": 3}
+_STATUS_CODES = {Status.OK: 0, Status.FAILED: 1, Status.CACHED: 2, PENDING: 3}
 _FAILED, _CACHED, _PENDING = 1, 2, 3
 
 
@@ -624,12 +590,10 @@ def operator_stats(journal: Journal, windows: int = 10,
     ids, ops, codes, changes = [], [], [], []
     names: dict[str, int] = {}
     nan = math.nan
-    for id_, record, parents, status, value in journal._conn.execute(
-            "SELECT i.id, i.operator, i.parents, COALESCE(e.status, 'pending'), e.fitness "
-            "FROM individuals i LEFT JOIN evaluations e ON e.individual_id = i.id ORDER BY i.id"):
+    for id_, record, parents, status, value in journal.operator_rows():
         if value is not None:
             fitness[id_] = value
-        if not include_cached and status == "cached":
+        if not include_cached and status == Status.CACHED:
             continue
         change = nan
         if value is not None and parents != "[]":
@@ -703,9 +667,8 @@ def diversity(journal: Journal, by: str = "auto", windows: int = 20, max_pairs: 
     """
     if by not in ("auto", "generation", "window"):
         raise ValueError(f"by: expected 'auto', 'generation' or 'window', got {by!r}")
-    conn = journal._conn
     with read_snapshot(journal):
-        rows = conn.execute("SELECT id, hash, generation FROM individuals ORDER BY id").fetchall()
+        rows = journal.hash_rows()
         has_generations = bool(rows) and all(r[2] is not None for r in rows)
         if by == "generation" and not has_generations:
             raise ValueError("by='generation': some individuals have no generation")
@@ -752,18 +715,14 @@ def _genome_keys(journal: Journal, ids: list[int]) -> dict[int, Any]:
     """Distance keys of the given individuals; equal genome texts (repeats) are parsed once."""
     keys: dict[int, Any] = {}
     by_text: dict[str, Any] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for id_, text in journal._conn.execute(
-                f"SELECT id, genome FROM individuals WHERE id IN ({marks})", chunk):
-            key = by_text.get(text)
-            if key is None:
-                try:
-                    key = by_text[text] = genome_key(json.loads(text))
-                except (ValueError, KeyError, TypeError, AttributeError, IndexError,
-                        RecursionError) as exc:
-                    raise JournalError(f"{journal.path}: individuals[{id_}].genome: not a "
-                                       f"genome this code reads ({type(exc).__name__})") from None
-            keys[id_] = key
+    for id_, text in journal.genome_texts(ids).items():
+        key = by_text.get(text)
+        if key is None:
+            try:
+                key = by_text[text] = genome_key(json.loads(text))
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError,
+                    RecursionError) as exc:
+                raise JournalError(f"{journal.path}: individuals[{id_}].genome: not a "
+                                   f"genome this code reads ({type(exc).__name__})") from None
+        keys[id_] = key
     return keys

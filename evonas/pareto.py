@@ -1,15 +1,15 @@
 """The Pareto front of a run: individuals no other individual beats on every objective.
 
 Objectives are the run's ``strategy.objectives`` when its strategy has them (NSGA-II), else
-:data:`evonas.strategies.nsga2.DEFAULT_OBJECTIVES` (fitness up, ``params`` down). Only successful
-evaluations count (``ok``; a ``cached`` copy repeats an earlier individual, a failed one has no
-metrics). ``evonas best RUN --pareto`` prints the front with :func:`print_pareto`.
+:data:`evonas.objectives.DEFAULT_OBJECTIVES` (fitness up, ``params`` down); parsing and dominance
+are :mod:`evonas.objectives`'. Only successful evaluations count (``ok``; a ``cached`` copy
+repeats an earlier individual, a failed one has no metrics). ``evonas best RUN --pareto`` prints
+the front with :func:`print_pareto`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -17,54 +17,46 @@ from typing import Any, TextIO
 import numpy as np
 
 from evonas.config import ConfigError
+from evonas.objectives import Objective, declared_objectives, pareto_mask, parse_objectives
 from evonas.run import Individual, Run
-from evonas.storage import JOURNAL_FILE
-from evonas.strategies.nsga2 import check_objectives
+from evonas.storage import JOURNAL_FILE, Status
 
 
-def run_objectives(run: Run) -> list[dict[str, str]]:
+def run_objectives(run: Run) -> list[Objective]:
     """The objectives a run is judged by (see the module docstring).
 
     Raises:
         ConfigError: naming the journal when the frozen config's objectives cannot be read.
     """
-    strategy = run.config.get("strategy")
-    objectives = strategy.get("objectives") if isinstance(strategy, dict) else None
     try:
-        return check_objectives(objectives)
+        return parse_objectives(declared_objectives(run.config))
     except ConfigError as exc:
         raise ConfigError(f"{run.path / JOURNAL_FILE}: meta.config: {exc}") from None
 
 
 def non_dominated(points: np.ndarray) -> np.ndarray:
     """Which rows of ``points`` (one row per candidate, larger is better in every column) no other
-    row dominates (at least as good everywhere, better somewhere).
-
-    Returns:
-        A boolean mask; equal rows do not dominate each other, so ties all stay.
-    """
-    points = np.asarray(points, dtype=float)
-    keep = np.ones(len(points), dtype=bool)
-    for i, p in enumerate(points):
-        dominated = np.all(points >= p, axis=1) & np.any(points > p, axis=1)
-        keep[i] = not dominated.any()
-    return keep
+    row dominates: :func:`evonas.objectives.pareto_mask` of points already signed."""
+    return pareto_mask(points)
 
 
-def _value(ind: Individual, metric: str) -> float | None:
-    value = ind.fitness if metric == "fitness" else ind.metrics.get(metric)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return None
-    return float(value)
+def _value(ind: Individual, objective: Objective) -> float | None:
+    return objective.value(ind.fitness, ind.metrics)
 
 
-def pareto_front(run: Run, objectives: Sequence[dict[str, str]] | None = None
+def _objectives(run: Run, objectives: Sequence[Objective | dict[str, str]] | None
+                ) -> list[Objective]:
+    return parse_objectives(list(objectives)) if objectives is not None else run_objectives(run)
+
+
+def pareto_front(run: Run, objectives: Sequence[Objective | dict[str, str]] | None = None
                  ) -> list[Individual]:
     """The non-dominated successful individuals of ``run``, best first objective first.
 
     Args:
         run: an open run.
-        objectives: ``[{metric, goal}, ...]``; default: :func:`run_objectives`.
+        objectives: :class:`~evonas.objectives.Objective` or ``{metric, goal}`` dicts;
+            default: :func:`run_objectives`.
 
     Returns:
         The front, sorted by the first objective (best first), then by id.
@@ -72,36 +64,32 @@ def pareto_front(run: Run, objectives: Sequence[dict[str, str]] | None = None
     Raises:
         ConfigError: when no successful individual reports every objective metric.
     """
-    objectives = check_objectives(list(objectives)) if objectives is not None \
-        else run_objectives(run)
-    signs = np.array([1.0 if o["goal"] == "max" else -1.0 for o in objectives])
+    objectives = _objectives(run, objectives)
     candidates, rows = [], []
-    ok = [ind for ind in run.individuals() if ind.status == "ok"]
+    ok = [ind for ind in run.individuals() if ind.status == Status.OK]
     for ind in ok:
-        values = [_value(ind, o["metric"]) for o in objectives]
+        values = [_value(ind, o) for o in objectives]
         if all(v is not None for v in values):
             candidates.append(ind)
             rows.append(values)
     if not candidates:
         if not ok:
             return []
-        missing = [o["metric"] for o in objectives if _value(ok[0], o["metric"]) is None]
+        missing = [o.metric for o in objectives if _value(ok[0], o) is None]
         raise ConfigError(f"{run.path}: strategy.objectives: the individuals do not report "
                           f"{', '.join(repr(m) for m in missing)}; they report: "
                           f"{', '.join(sorted(ok[0].metrics))}")
-    points = np.array(rows) * signs
-    front = [ind for ind, keep in zip(candidates, non_dominated(points), strict=True) if keep]
-    first = objectives[0]["metric"]
-    sign = signs[0]
-    return sorted(front, key=lambda ind: (-sign * _value(ind, first), ind.id))
+    mask = pareto_mask(np.array(rows), objectives)
+    front = [ind for ind, keep in zip(candidates, mask, strict=True) if keep]
+    first = objectives[0]
+    return sorted(front, key=lambda ind: (-first.sign * _value(ind, first), ind.id))
 
 
-def front_rows(run: Run, objectives: Sequence[dict[str, str]] | None = None
+def front_rows(run: Run, objectives: Sequence[Objective | dict[str, str]] | None = None
                ) -> list[dict[str, Any]]:
     """The front as JSON-safe rows: id, the objective values, the genome and every metric."""
-    objectives = check_objectives(list(objectives)) if objectives is not None \
-        else run_objectives(run)
-    return [{"id": ind.id, "objectives": {o["metric"]: _value(ind, o["metric"])
+    objectives = _objectives(run, objectives)
+    return [{"id": ind.id, "objectives": {o.metric: _value(ind, o)
                                           for o in objectives},
              "genome": ind.genome.describe(), "metrics": ind.metrics, "parents": list(ind.parents)}
             for ind in pareto_front(run, objectives)]
@@ -121,8 +109,8 @@ def print_pareto(run: Run, as_json: bool = False, file: TextIO | None = None) ->
     if as_json:
         print(json.dumps(rows, indent=2), file=out)
         return
-    names = [o["metric"] for o in objectives]
-    goals = ", ".join(f"{o['metric']} ({o['goal']})" for o in objectives)
+    names = [o.metric for o in objectives]
+    goals = ", ".join(str(o) for o in objectives)
     print(f"Pareto front of {run.path}: {len(rows)} individual(s); objectives: {goals}", file=out)
     if not rows:
         return

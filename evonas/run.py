@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from evonas.storage import (
     JOURNAL_FILE,
+    PENDING,
     EvaluationRow,
     IndividualRow,
     Journal,
     JournalError,
+    Status,
     json_safe,
     reading_journal,
 )
@@ -74,7 +76,7 @@ def _individual(row: IndividualRow, ev: EvaluationRow | None, path: Path) -> Ind
     return Individual(
         id=row.id, genome=genome, parents=row.parents,
         operator=row.operator, metrics=ev.metrics if ev else {},
-        status=ev.status if ev else "pending", fitness=ev.fitness if ev else None,
+        status=ev.status if ev else PENDING, fitness=ev.fitness if ev else None,
         error=ev.error if ev else None, hash=row.hash, generation=row.generation,
         source_id=ev.source_id if ev else None)
 
@@ -301,9 +303,9 @@ class Run:
         spent = 0
         with reading_journal(self._journal.path):
             for ev in self._journal.evaluations():  # ordered by individual id: birth order
-                if ev.status in ("ok", "failed") and ev.source_id is None:
+                if ev.status in (Status.OK, Status.FAILED) and ev.source_id is None:
                     spent += 1
-                if ev.status in ("ok", "cached") and ev.fitness is not None \
+                if ev.status in (Status.OK, Status.CACHED) and ev.fitness is not None \
                         and ev.fitness >= target:
                     return spent
         return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from genomes.errors import GenomeError
 from genomes.jsonform import check_json_header, parse_json
-from genomes.space import IDENTITY_OPS, WIDTH_PRESERVING_OPS, ZERO_OPS
+from genomes.space import IDENTITY_OPS, NB201_OPS, WIDTH_PRESERVING_OPS, ZERO_OPS
 
 DAG_JSON_VERSION = 1
 #: The canonical expression of a node whose value is zero.
@@ -249,8 +249,6 @@ class DAGGenome:
         Raises:
             GenomeError: when the string is not a 4-node NB201 cell.
         """
-        from genomes.space import NB201_OPS
-
         text = arch.strip()
         if not (text.startswith("|") and text.endswith("|")):
             raise GenomeError(f"arch: {arch!r} is not in NB201 notation (|op~j|+|...|)")

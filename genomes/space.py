@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from genomes.cppn import NEATSpace
 from genomes.errors import GenomeError
 from genomes.jsonform import dataclass_to_dict
 
@@ -180,8 +181,6 @@ def space_from_dict(data: dict[str, Any]) -> SearchSpace:
     data = dict(data)
     name = data.pop("name", None)
     if name == "neat":
-        from genomes.cppn import NEATSpace
-
         return NEATSpace.from_dict(data)  # type: ignore[return-value]
     if name == "nb201":
         cls: type = NB201Space

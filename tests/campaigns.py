@@ -81,6 +81,8 @@ def interrupted_equals_uninterrupted(tmp_path: Path, kill_at: int,
 class _NoEvaluator:
     """An evaluator that takes jobs and runs none: a replay needs only the journal."""
 
+    returns_in_order = False
+
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self.submitted: list[int] = []

@@ -4,9 +4,9 @@
 >>> write_report("runs/nb")          # writes runs/nb/report.html
 """
 
+from evonas.objectives import Objective, objectives_from_config, pareto_mask, parse_objective
 from evonas.report.build import REPORT_FILE, build_report, write_report
 from evonas.report.drawing import draw_genome, genome_layout
-from evonas.report.pareto import Objective, objectives_from_config, pareto_mask, parse_objective
 
 __all__ = [
     "REPORT_FILE",

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from evonas import lineage
+from evonas.objectives import Objective, objectives_from_config, pareto_mask
 from evonas.report import figures
 from evonas.report import html as h
 from evonas.report.drawing import draw_genome
-from evonas.report.pareto import Objective, objectives_from_config, pareto_mask
 from evonas.run import Run
-from evonas.storage import Journal, JournalError
+from evonas.storage import PENDING, Journal, JournalError, Status
 from genomes import GenomeError, genome_from_dict
 
 #: The report's file name inside the run folder.
@@ -30,10 +30,7 @@ MAX_STEPS = 60
 
 
 def _state(journal: Journal) -> str:
-    row = journal._conn.execute(
-        "SELECT kind FROM events WHERE kind IN ('completed', 'stopped') ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    return row[0] if row else "running (or killed)"
+    return journal.state() or "running (or killed)"
 
 
 def _section(config: dict[str, Any], key: str) -> dict[str, Any]:
@@ -54,13 +51,7 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
 
 def _objective_values(journal: Journal, objectives: list[Objective]) -> tuple[list[int],
                                                                                 np.ndarray]:
-    paths = ", ".join("e.fitness" if o.metric == "fitness" else "json_extract(e.metrics, ?)"
-                      for o in objectives)
-    args = ['$."' + o.metric.replace('"', '\\"') + '"' for o in objectives
-            if o.metric != "fitness"]
-    rows = journal._conn.execute(
-        f"SELECT e.individual_id, {paths} FROM evaluations e WHERE e.status = 'ok' "
-        "ORDER BY e.individual_id", args).fetchall()
+    rows = journal.metric_rows([o.metric for o in objectives], Status.OK)
     values = np.array([[np.nan if v is None or isinstance(v, str) else float(v) for v in r[1:]]
                        for r in rows], dtype=float).reshape(len(rows), len(objectives))
     return [r[0] for r in rows], values
@@ -77,7 +68,7 @@ def _pareto_section(journal: Journal, objectives: list[Objective]) -> str:
                       ", ".join(str(o) for o in objectives) + ") yet.")
     ids = [i for i, ok in zip(ids, usable, strict=True) if ok]
     values = values[usable]
-    mask = pareto_mask(values, [o.maximize for o in objectives])
+    mask = pareto_mask(values, objectives)
     body = h.figure("fig-pareto", figures.pareto_figure(values, mask, objectives, ids),
                     "Pareto front", f"Objectives: {', '.join(str(o) for o in objectives)}."
                     + (" Only the first two are drawn." if len(objectives) > 2 else ""))
@@ -124,14 +115,10 @@ def _operators_section(stats: lineage.OperatorStats) -> str:
 
 
 def _failures_section(journal: Journal) -> str:
-    total = journal._conn.execute(
-        "SELECT COUNT(*) FROM evaluations WHERE status = 'failed'").fetchone()[0]
+    total = journal.failure_count()
     if not total:
         return h.note("No evaluation failed.")
-    rows = journal._conn.execute(
-        "SELECT e.individual_id, COALESCE(json_extract(i.operator, '$.op'), '?'), e.error, "
-        "e.worker, e.seconds FROM evaluations e JOIN individuals i ON i.id = e.individual_id "
-        "WHERE e.status = 'failed' ORDER BY e.individual_id LIMIT ?", (MAX_FAILURES,)).fetchall()
+    rows = journal.failures(MAX_FAILURES)
     body = h.table(["individual", "operator", "reason", "worker", "seconds"],
                    [[f"#{i}", op, err or "-", worker or "-", _fmt(sec, ".2f")]
                     for i, op, err, worker, sec in rows], "failures-table", numeric=(4,))
@@ -175,7 +162,7 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
         everyone = lineage.nodes(journal)
         best_rows = journal.best(1)
         counts = {s: sum(1 for n in everyone if n.status == s)
-                  for s in ("ok", "cached", "failed", "pending")}
+                  for s in (*Status, PENDING)}
         summary = [("run", run.path), ("state", _state(journal)),
                    ("strategy", _section(config, "strategy").get("name")),
                    ("task", _section(config, "task").get("name")),

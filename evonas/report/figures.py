@@ -14,7 +14,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from evonas.lineage import DiversityRow, Node, OperatorStats
-from evonas.report.pareto import Objective
+from evonas.objectives import Objective
 
 #: Colours of operators, assigned in order of first appearance.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

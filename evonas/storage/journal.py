@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evonas.errors import JournalError  # an EvonasError; exported here as before
+from evonas.storage.queries import JournalQueries
+from evonas.storage.status import STATUS_VALUES, Status
+
 SCHEMA_VERSION = 1
 JOURNAL_FILE = "journal.sqlite"
 
@@ -71,10 +75,6 @@ CREATE TABLE snapshots (
     at REAL NOT NULL
 );
 """
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or is inconsistent. The message names the file."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _dumps(value: Any) -> str:
         return _ENCODER.encode(json_safe(value))
 
 
-class Journal:
+class Journal(JournalQueries):
     """Read and write access to one run's SQLite journal.
 
     Use :meth:`create` for a new run and :meth:`open` for an existing one.
@@ -185,6 +185,28 @@ class Journal:
         conn = sqlite3.connect(path, isolation_level=None)
         _configure(conn)
         journal = cls(path, conn, readonly=False)
+        journal.add_event("campaign_created")
+        journal.commit()
+        return journal
+
+    @classmethod
+    def in_memory(cls, config: dict[str, Any]) -> Journal:
+        """A journal that lives in this process only (SQLite ``:memory:``), holding the frozen
+        ``config``: the same API and schema as a file's, nothing written to disk. Benchmarks and
+        simulations drive a real :class:`~evonas.campaign.Campaign` with it; it is gone once
+        closed."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.executescript(_SCHEMA)
+        conn.execute("PRAGMA trusted_schema=OFF")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("created_at", repr(time.time())),
+            ("config", _dumps(config)),
+        ])
+        conn.execute("COMMIT")
+        journal = cls(Path(":memory:"), conn, readonly=False)
         journal.add_event("campaign_created")
         journal.commit()
         return journal
@@ -809,7 +831,7 @@ def _number(value: Any, path: Path, where: str) -> float | None:
 
 def _evaluation(row: tuple, path: Path) -> EvaluationRow:
     where = f"evaluations[{row[0]}]"
-    if row[1] not in ("ok", "failed", "cached"):
+    if row[1] not in STATUS_VALUES:
         raise JournalError(f"{path}: {where}.status: not ok, failed or cached")
     metrics = _loads(row[3], path, f"{where}.metrics")
     if not isinstance(metrics, dict):
@@ -819,5 +841,6 @@ def _evaluation(row: tuple, path: Path) -> EvaluationRow:
             raise JournalError(f"{path}: {where}{name}: not text or null")
     if row[7] is not None and type(row[7]) is not int:
         raise JournalError(f"{path}: {where}.source_id: not an integer or null")
-    return EvaluationRow(row[0], row[1], _number(row[2], path, f"{where}.fitness"), metrics,
-                         row[4], row[5], _number(row[6], path, f"{where}.seconds"), row[7])
+    return EvaluationRow(row[0], Status(row[1]), _number(row[2], path, f"{where}.fitness"),
+                         metrics, row[4], row[5], _number(row[6], path, f"{where}.seconds"),
+                         row[7])

@@ -51,7 +51,7 @@ from torch.func import functional_call
 
 from evonas.compiler.cppn import torch_threads
 from evonas.compiler.supernet import NB201_EDGES, Supernet, derive_genome
-from evonas.config import ConfigError
+from evonas.errors import ConfigError
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.tensor_json import (
     decode_tensor,
@@ -61,6 +61,7 @@ from evonas.strategies.tensor_json import (
     load_module,
     load_optimizer_state,
 )
+from evonas.tasks import build_task
 from genomes import NB201Space, SearchSpace
 
 #: Relative step of the finite-difference Hessian-vector product (DARTS' ``r = 0.01``).
@@ -174,8 +175,6 @@ class DARTS(Strategy):
 
     def bind_task(self, task_config: dict[str, Any]) -> None:
         """Build the task in this process and set up the supernet, its data and optimizers."""
-        from evonas.tasks import build_task
-
         task = build_task(task_config, self.space)
         self.check_task(task)
         splits = task.splits

@@ -26,7 +26,8 @@ Each generation:
 
 Failed evaluations (and results with a non-finite objective) rank below every success: they are
 kept out of the non-dominated sort and only fill the population when there are too few successes.
-The Pareto front of a whole run is :func:`evonas.pareto.pareto_front`.
+Objectives, their parsing and dominance live in :mod:`evonas.objectives`; the Pareto front of a
+whole run is :func:`evonas.pareto.pareto_front`.
 """
 
 from __future__ import annotations
@@ -38,60 +39,27 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evonas.config import ConfigError
+from evonas.errors import ConfigError
+from evonas.objectives import DEFAULT_OBJECTIVES as _DEFAULTS
+from evonas.objectives import Objective, parse_objectives
 from evonas.strategies.base import Candidate, Evaluated
 from evonas.strategies.deap_bridge import deap_random
 from evonas.strategies.generations import GenerationalStrategy
 from genomes import DAGGenome, SearchSpace, genome_from_dict
 from operators import crossover_dag, mutate, random_genome
 
-#: Objectives used when the config names none: accuracy up, size down.
-DEFAULT_OBJECTIVES: tuple[dict[str, str], ...] = (
-    {"metric": "fitness", "goal": "max"},
-    {"metric": "params", "goal": "min"},
-)
-GOALS = ("max", "min")
+#: Objectives used when the config names none (the config form of
+#: :data:`evonas.objectives.DEFAULT_OBJECTIVES`): accuracy up, size down.
+DEFAULT_OBJECTIVES: tuple[dict[str, str], ...] = tuple(o.to_dict() for o in _DEFAULTS)
 
 
 def check_objectives(objectives: Any, label: str | None = None) -> list[dict[str, str]]:
-    """Validate a ``strategy.objectives`` value and return it with its defaults filled in.
-
-    Args:
-        objectives: a list of ``{metric: NAME, goal: max|min}`` mappings, or None for
-            :data:`DEFAULT_OBJECTIVES`.
-        label: the config file, to start messages with (``FILE: strategy.objectives...``).
+    """:func:`evonas.objectives.parse_objectives` in the config form (``{metric, goal}`` dicts).
 
     Raises:
         ConfigError: naming the entry at fault, e.g. ``strategy.objectives[1].goal``.
     """
-    prefix = f"{label}: " if label else ""
-    if objectives is None:
-        return [dict(o) for o in DEFAULT_OBJECTIVES]
-    if not isinstance(objectives, list) or not objectives:
-        raise ConfigError(f"{prefix}strategy.objectives: must be a non-empty list of "
-                          f"{{metric: NAME, goal: max|min}}, got {objectives!r}")
-    out = []
-    seen: set[str] = set()
-    for i, item in enumerate(objectives):
-        field = f"strategy.objectives[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{prefix}{field}: must be a mapping {{metric: NAME, goal: "
-                              f"max|min}}, got {item!r}")
-        for key in item:
-            if key not in ("metric", "goal"):
-                raise ConfigError(f"{prefix}{field}.{key}: unknown key; allowed: goal, metric")
-        metric = item.get("metric")
-        if not isinstance(metric, str) or not metric:
-            raise ConfigError(f"{prefix}{field}.metric: must be the name of a task metric, "
-                              f"got {metric!r}")
-        if metric in seen:
-            raise ConfigError(f"{prefix}{field}.metric: {metric!r} is listed twice")
-        seen.add(metric)
-        goal = item.get("goal", "max")
-        if goal not in GOALS:
-            raise ConfigError(f"{prefix}{field}.goal: must be max or min, got {goal!r}")
-        out.append({"metric": metric, "goal": goal})
-    return out
+    return [o.to_dict() for o in parse_objectives(objectives, label)]
 
 
 def check_config(config: dict[str, Any], label: str | None = None) -> None:
@@ -105,7 +73,7 @@ def check_config(config: dict[str, Any], label: str | None = None) -> None:
         ConfigError: naming the file and the field at fault.
     """
     prefix = f"{label}: " if label else ""
-    check_objectives(config.get("objectives"), label)
+    parse_objectives(config.get("objectives"), label)
     population = config.get("population", 20)
     if population % 4:
         raise ConfigError(f"{prefix}strategy.population: NSGA-II's tournament "
@@ -115,7 +83,7 @@ def check_config(config: dict[str, Any], label: str | None = None) -> None:
             raise ConfigError(f"{prefix}strategy.{prob}: must be at most 1, got {config[prob]}")
 
 
-def objective_values(result: Evaluated, objectives: Sequence[dict[str, str]]
+def objective_values(result: Evaluated, objectives: Sequence[Objective | dict[str, str]]
                      ) -> tuple[float, ...] | None:
     """The objectives of one result as raw metric values, or None when it failed.
 
@@ -127,20 +95,16 @@ def objective_values(result: Evaluated, objectives: Sequence[dict[str, str]]
     if result.fitness is None:
         return None
     values = []
-    for i, objective in enumerate(objectives):
-        metric = objective["metric"]
-        if metric == "fitness":
-            value = result.fitness
-        elif metric in result.metrics:
-            value = result.metrics[metric]
-        else:
+    for i, objective in enumerate(parse_objectives(list(objectives))):
+        if objective.metric != "fitness" and objective.metric not in result.metrics:
             reported = ", ".join(sorted(result.metrics)) or "none"
             raise ConfigError(f"strategy.objectives[{i}].metric: the task does not report "
-                              f"{metric!r} (individual {result.id} reports: {reported})")
-        if not isinstance(value, int | float) or isinstance(value, bool) \
-                or not math.isfinite(value):
+                              f"{objective.metric!r} (individual {result.id} reports: "
+                              f"{reported})")
+        value = objective.value(result.fitness, result.metrics)
+        if value is None:
             return None
-        values.append(float(value))
+        values.append(value)
     return tuple(values)
 
 
@@ -221,7 +185,8 @@ class NSGA2(GenerationalStrategy):
         rng: the strategy's random generator.
         population: members kept each generation, and children per generation (a multiple of 4,
             as DEAP's ``selTournamentDCD`` needs).
-        objectives: ``[{metric: NAME, goal: max|min}, ...]``: task metrics to optimise (``fitness``
+        objectives: ``[{metric: NAME, goal: max|min}, ...]`` (or
+            :class:`~evonas.objectives.Objective`): task metrics to optimise (``fitness``
             is the task's fitness). Default: fitness up, ``params`` down.
         crossover_rate: probability that a pair of parents is crossed over.
         mutation_rate: probability that a child is mutated (after crossover or not; the two rates
@@ -237,15 +202,15 @@ class NSGA2(GenerationalStrategy):
     member_lists = ("population",)
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
-                 objectives: list[dict[str, str]] | None = None,
+                 objectives: list[dict[str, str] | Objective] | None = None,
                  crossover_rate: float = 0.5, mutation_rate: float = 0.8,
                  generations: int | None = None,
                  mutation_weights: dict[str, float] | None = None) -> None:
         super().__init__(space, rng, generations)
         check_config({"objectives": objectives, "population": population,
                       "crossover_rate": crossover_rate, "mutation_rate": mutation_rate})
-        self.objectives = check_objectives(objectives)
-        self.signs = [1.0 if o["goal"] == "max" else -1.0 for o in self.objectives]
+        self.objectives = parse_objectives(objectives)
+        self.signs = [o.sign for o in self.objectives]
         self.mu = population
         self.crossover_rate = crossover_rate
         self.mutation_rate = mutation_rate

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from evonas.compiler.cppn import torch_threads
-from evonas.config import ConfigError
+from evonas.errors import ConfigError
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.tensor_json import (
     encode_module,

@@ -135,7 +135,7 @@ class ClassificationTask(Task):
         Raises:
             EvaluationFailure: ``"nan loss"`` when the loss becomes NaN or infinite.
         """
-        from evonas.tasks import training
+        from evonas.tasks import training  # local: torch loads in the worker, not with the package
 
         recipe = self.recipe
         if batch_scale != 1.0:

@@ -84,6 +84,7 @@ class XORTask(Task):
 
     def evaluate(self, genome: CPPNGenome, seed: int, device: str = "cpu") -> dict[str, float]:
         """Score one genome, interpreting the CPPN over floats."""
+        # Local: cppn_python is pure Python, but evonas.compiler's __init__ imports torch.
         from evonas.compiler.cppn_python import evaluate_rows
 
         outputs = [row[0] for row in evaluate_rows(genome, XOR_INPUTS)]
@@ -92,7 +93,7 @@ class XORTask(Task):
     def evaluate_batch(self, genomes: Sequence[CPPNGenome], seeds: Sequence[int],
                        device: str = "cpu") -> list[dict[str, float]]:
         """Score a whole population in one tensor program (float64)."""
-        import torch
+        import torch  # local: torch loads in the worker, not with the package
 
         from evonas.compiler.cppn import PopulationCPPN, torch_threads
 
@@ -243,6 +244,7 @@ class PoleTask(Task):
 
     def evaluate(self, genome: CPPNGenome, seed: int, device: str = "cpu") -> dict[str, float]:
         """Balance until failure or ``max_steps``; deterministic, ``seed`` unused."""
+        # Local: cppn_python is pure Python, but evonas.compiler's __init__ imports torch.
         from evonas.compiler.cppn_python import cppn_function
 
         net = cppn_function(genome)

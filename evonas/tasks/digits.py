@@ -33,7 +33,7 @@ DIGITS_DEFAULTS: dict[str, Any] = {**SPLIT_DEFAULTS, **RECIPE_DEFAULTS}
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The digits images as ``float32 (1797, 1, 8, 8)`` in ``[0, 1]`` and labels ``int64``."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # local: sklearn loads only with the data
 
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)

@@ -10,9 +10,7 @@ Two kinds, and the difference matters to the campaign:
 
 from __future__ import annotations
 
-
-class TaskError(ValueError):
-    """A task configuration is invalid. The message names the field (``task.lr``) or the file."""
+from evonas.errors import TaskError  # an EvonasError, defined in the leaf; exported here as before
 
 
 class EvaluationFailure(Exception):  # noqa: N818 (the name is part of the task contract)
@@ -25,3 +23,6 @@ class EvaluationFailure(Exception):  # noqa: N818 (the name is part of the task 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+__all__ = ["EvaluationFailure", "TaskError"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from evonas.tasks.base import Task
 from evonas.tasks.classification import SPLIT_DEFAULTS, make_splits, split_fractions
+from evonas.tasks.digits import load_digits_arrays
 from evonas.tasks.options import read_options, require
 from genomes import CPPNGenome, NEATSpace, SearchSpace
 from genomes.substrate import Substrate
@@ -75,8 +76,6 @@ class HyperNEATDigitsTask(Task):
                  fitness: str = "likelihood", split_seed: int = 0,
                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
                  target: float | None = None, train_steps: int = 0, lr: float = 0.05) -> None:
-        from evonas.tasks.digits import load_digits_arrays
-
         self.substrate = substrate
         self.hidden_activation = hidden_activation
         self.train_steps = train_steps
@@ -96,7 +95,7 @@ class HyperNEATDigitsTask(Task):
                                  self.hidden_activation)
 
     def _data(self, device: str) -> dict[str, Any]:
-        import torch
+        import torch  # local: torch loads in the worker, not with the package
 
         data = self._tensors.get(device)
         if data is None:
@@ -115,6 +114,7 @@ class HyperNEATDigitsTask(Task):
     def evaluate_batch(self, genomes: Sequence[CPPNGenome], seeds: Sequence[int],
                        device: str = "cpu") -> list[dict[str, float]]:
         """Paint and score a population in one batched program (one torch thread)."""
+        # Local: torch loads in the worker, not with the package.
         from evonas.compiler.cppn import torch_threads
 
         with torch_threads(1):  # small, memory-bound tensors: extra threads only contend
@@ -122,7 +122,7 @@ class HyperNEATDigitsTask(Task):
 
     def _evaluate_batch(self, genomes: Sequence[CPPNGenome], device: str
                         ) -> list[dict[str, float]]:
-        import torch
+        import torch  # local: torch loads in the worker, not with the package
 
         from evonas.compiler.hyperneat import forward_population, paint_population
 
@@ -156,7 +156,7 @@ class HyperNEATDigitsTask(Task):
 def _train_population(painting: list, x: Any, y: Any, steps: int, lr: float,
                       hidden_activation: str) -> list:
     """Full-batch Adam from the painted weights; each network's loss and update are its own."""
-    import torch
+    import torch  # local: torch loads in the worker, not with the package
     from torch.nn import functional
 
     from evonas.compiler.hyperneat import forward_population

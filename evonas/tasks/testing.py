@@ -47,6 +47,7 @@ import numpy as np
 from evonas.tasks.base import Task
 from evonas.tasks.errors import EvaluationFailure, TaskError
 from evonas.tasks.options import read_options, require, suggest
+from evonas.tasks.registry import TASK_DEFAULTS, build_task
 from genomes import DAGGenome, SearchSpace
 
 FAULT_KINDS: tuple[str, ...] = ("exit", "hang", "raise", "nan", "memory")
@@ -141,8 +142,6 @@ def fault_draw(seed: int, kind: str) -> float:
 
 def make_faulty_task(task_config: dict[str, Any], space: SearchSpace) -> FaultyTask:
     """The registry factory for ``name: faulty``."""
-    from evonas.tasks.registry import TASK_DEFAULTS, build_task
-
     options = read_options("faulty", task_config, FAULTY_DEFAULTS)
     faults = options["faults"]
     for kind, triggers in faults.items():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from evonas.compiler import compile_genome, count_params
 from evonas.tasks.errors import EvaluationFailure
 from evonas.tasks.recipe import Recipe
 
@@ -44,8 +45,6 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
     Raises:
         EvaluationFailure: ``"nan loss"`` when a training or validation loss is not finite.
     """
-    from evonas.compiler import compile_genome, count_params
-
     x_train, y_train, x_val, y_val, x_test, y_test = data
     dev = torch.device(device)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []

@@ -71,15 +71,21 @@ def test_pareto_front_with_two_objectives(reg: Run, tmp_path: Path) -> None:
 def test_objectives_from_config_forms() -> None:
     assert objectives_from_config({"strategy": {"name": "regularized_evolution"}}) == []
     want = [Objective("fitness"), Objective("params", False)]
-    for value in ([{"metric": "fitness", "goal": "max"}, {"metric": "params", "goal": "min"}],
-                  ["fitness", "-params"], ["fitness:max", "params:min"],
-                  {"fitness": "max", "params": "minimize"}):
-        assert objectives_from_config({"strategy": {"objectives": value}}) == want
-    assert objectives_from_config({"task": {"objectives": ["a", "b"]}})[1] == Objective("b")
+    config = [{"metric": "fitness", "goal": "max"}, {"metric": "params", "goal": "min"}]
+    assert objectives_from_config({"strategy": {"objectives": config}}) == want
     assert objectives_from_config({"strategy": {"name": "nsga2"}}) == want  # NSGA-II defaults
-    with pytest.raises(ConfigError, match=r"strategy.objectives\[1\]: goal must be max or min"):
-        objectives_from_config({"strategy": {"objectives": ["a", "b:up"]}})
-    assert parse_objective("+latency") == Objective("latency", True)
+    with pytest.raises(ConfigError, match=r"strategy.objectives\[1\].goal: must be max or min"):
+        objectives_from_config({"strategy": {"objectives": [{"metric": "a"},
+                                                            {"metric": "b", "goal": "up"}]}})
+    # the command-line form (evonas report --objective)
+    for text, objective in (("+latency", Objective("latency", True)),
+                            ("-params", Objective("params", "min")),
+                            ("acc", Objective("acc")),
+                            ("params:minimize", Objective("params", "min")),
+                            ("acc:max", Objective("acc"))):
+        assert parse_objective(text) == objective
+    with pytest.raises(ConfigError, match="--objective: goal must be max or min"):
+        parse_objective("b:up", "--objective")
 
 
 def test_pareto_mask_matches_brute_force() -> None:
