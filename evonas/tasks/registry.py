@@ -82,3 +82,21 @@ def _factory(name: str) -> TaskFactory:
             raise TaskError(f"task.name: cannot import task factory {name!r} ({exc})") from None
     raise TaskError(f"task.name: unknown task {name!r}{suggest(name, _FACTORIES)} "
                     f"(choose one of {task_names()})")
+
+
+def build_inner_task(inner_config: Any, space: SearchSpace) -> Task:
+    """The task a wrapper task (``faulty``, ``simulated``) wraps, from its ``inner`` mapping.
+
+    Only a registered task: the wrapped task is checked like ``task`` itself, and a
+    ``module:attr`` name here would be imported by anything that builds the task. Errors name
+    ``task.inner.*``.
+    """
+    name = inner_config.get("name") if isinstance(inner_config, dict) else None
+    if not (isinstance(name, str) and name in TASK_DEFAULTS):
+        raise TaskError(f"task.inner.name: must name a registered task (one of "
+                        f"{sorted(TASK_DEFAULTS)}), got {name!r}")
+    try:
+        return build_task(inner_config, space)
+    except TaskError as exc:
+        text = str(exc)
+        raise TaskError(f"task.inner.{text[5:]}" if text.startswith("task.") else text) from None

@@ -37,6 +37,7 @@ import numpy as np
 from evonas.tasks.base import Task
 from evonas.tasks.errors import TaskError
 from evonas.tasks.options import read_options, require, suggest
+from evonas.tasks.registry import build_inner_task
 from genomes import DAGGenome, SearchSpace
 
 #: Each distribution's options (besides ``distribution``) and their defaults.
@@ -115,8 +116,6 @@ def _positive(value: Any) -> bool:
 
 def make_simulated_task(task_config: dict[str, Any], space: SearchSpace) -> SimulatedTask:
     """The registry factory for ``name: simulated``."""
-    from evonas.tasks.registry import TASK_DEFAULTS, build_task
-
     options = read_options("simulated", task_config, SIMULATED_DEFAULTS)
     duration = dict(options["duration"])
     distribution = duration.pop("distribution", "lognormal")
@@ -135,14 +134,5 @@ def make_simulated_task(task_config: dict[str, Any], space: SearchSpace) -> Simu
     if "spread" in values:
         require(values["spread"] <= 1, "duration.spread",
                 f"must be at most 1 (durations cannot be negative), got {values['spread']!r}")
-    inner_config = options["inner"]
-    name = inner_config.get("name") if isinstance(inner_config, dict) else None
-    # Only a registered task, checked like ``task`` itself (as the faulty task does).
-    require(isinstance(name, str) and name in TASK_DEFAULTS, "inner.name",
-            f"must name a registered task (one of {sorted(TASK_DEFAULTS)}), got {name!r}")
-    try:
-        inner = build_task(inner_config, space)
-    except TaskError as exc:
-        text = str(exc)
-        raise TaskError(f"task.inner.{text[5:]}" if text.startswith("task.") else text) from None
+    inner = build_inner_task(options["inner"], space)
     return SimulatedTask(inner, distribution, **values)

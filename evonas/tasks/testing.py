@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from evonas.tasks.base import Task
-from evonas.tasks.errors import EvaluationFailure, TaskError
+from evonas.tasks.errors import EvaluationFailure
 from evonas.tasks.options import read_options, require, suggest
-from evonas.tasks.registry import TASK_DEFAULTS, build_task
+from evonas.tasks.registry import build_inner_task
 from genomes import DAGGenome, SearchSpace
 
 FAULT_KINDS: tuple[str, ...] = ("exit", "hang", "raise", "nan", "memory")
@@ -161,17 +161,7 @@ def make_faulty_task(task_config: dict[str, Any], space: SearchSpace) -> FaultyT
     require(options["hang_seconds"] >= 0, "hang_seconds", "must be >= 0")
     if options["exit_on_build"]:  # a worker that crashes at start-up
         os._exit(options["exit_code"])
-    inner_config = options["inner"]
-    name = inner_config.get("name") if isinstance(inner_config, dict) else None
-    # Only a registered task: the wrapped task is checked like ``task`` itself, and a
-    # ``module:attr`` name here would be imported by anything that builds the task.
-    require(isinstance(name, str) and name in TASK_DEFAULTS, "inner.name",
-            f"must name a registered task (one of {sorted(TASK_DEFAULTS)}), got {name!r}")
-    try:
-        inner = build_task(inner_config, space)
-    except TaskError as exc:
-        text = str(exc)
-        raise TaskError(f"task.inner.{text[5:]}" if text.startswith("task.") else text) from None
+    inner = build_inner_task(options["inner"], space)
     return FaultyTask(inner, faults, options["exit_code"], options["hang_seconds"],
                       {kind: float(rate) for kind, rate in rates.items()},
                       options["memory_at_half_batch"])
