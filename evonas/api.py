@@ -12,7 +12,7 @@ import errno
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import yaml
 from evonas.campaign import Campaign, CampaignSummary, strategy_rng
 from evonas.config import Config, ConfigError, check_run_name, load_config, validate
 from evonas.evaluation import Evaluator, make_evaluator
+from evonas.reporting import Reporter
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
@@ -143,8 +144,12 @@ def prepare_run(config: Config, name: str | None = None) -> Path:
 
 def start_campaign(config: Config, name: str | None = None,
                    progress: Callable[[dict[str, Any]], None] | None = None,
+                   reporters: Iterable[Reporter] = (),
                    ) -> tuple[Path, CampaignSummary]:
     """Create a run folder and journal for ``config`` and run the campaign to its end.
+
+    ``progress`` is called with the counters after each tell; ``reporters``
+    (:mod:`evonas.reporting`) observe every milestone.
 
     The folder is locked for the campaign's whole life (a second ``run`` or ``resume`` of it is
     refused); a campaign that fails before its first individual leaves no folder behind.
@@ -171,7 +176,7 @@ def start_campaign(config: Config, name: str | None = None,
             journal = new.write(data)
             with journal:
                 summary = Campaign(Config(data, config.source), journal, evaluator,
-                                   progress).run()
+                                   progress, reporters).run()
     except BaseException:
         evaluator.close()
         if not _has_individuals(new.run_dir):
@@ -249,12 +254,14 @@ def resume_campaign(run_dir: str | Path,
                     progress: Callable[[dict[str, Any]], None] | None = None,
                     overrides: dict[str, Any] | list[str] | None = None, force: bool = False,
                     report: Callable[[str], None] | None = None,
+                    reporters: Iterable[Reporter] = (),
                     ) -> tuple[Path, CampaignSummary]:
     """Continue a stopped or killed campaign from its journal.
 
     Args:
         run_dir: the run folder.
         progress: observer of campaign counters.
+        reporters: observers of the campaign's milestones (:mod:`evonas.reporting`).
         overrides: config changes (dotted keys or ``KEY=VALUE`` strings). Budget, evaluator and
             campaign settings may change; anything else (space, task, strategy, seed) only with
             ``force``, since the replay would no longer match the journal.
@@ -276,7 +283,7 @@ def resume_campaign(run_dir: str | Path,
         raise JournalError(f"{run_dir}: not a run folder (no {JOURNAL_FILE})")
     lock = RunLock(run_dir).acquire()  # one writer: held until the campaign ends
     try:
-        return _resume_locked(run_dir, path, progress, overrides, force, report)
+        return _resume_locked(run_dir, path, progress, overrides, force, report, reporters)
     finally:
         lock.release()
 
@@ -284,7 +291,8 @@ def resume_campaign(run_dir: str | Path,
 def _resume_locked(run_dir: Path, path: Path,
                    progress: Callable[[dict[str, Any]], None] | None,
                    overrides: dict[str, Any] | list[str] | None, force: bool,
-                   report: Callable[[str], None] | None) -> tuple[Path, CampaignSummary]:
+                   report: Callable[[str], None] | None,
+                   reporters: Iterable[Reporter]) -> tuple[Path, CampaignSummary]:
     # Everything the resume relies on is checked through a read-only connection before the
     # first write: a resume that fails changes nothing.
     for name in (CONFIG_FILE, JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm"):
@@ -335,7 +343,7 @@ def _resume_locked(run_dir: Path, path: Path,
                 (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(),
                                                                   sort_keys=False))
             journal.add_event("resumed")
-            summary = Campaign(config, journal, evaluator, progress).run()
+            summary = Campaign(config, journal, evaluator, progress, reporters).run()
     except BaseException:
         evaluator.close()
         raise

@@ -52,7 +52,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -61,6 +61,7 @@ import numpy as np
 
 from evonas.config import Config
 from evonas.evaluation import EvalJob, EvalResult, Evaluator
+from evonas.reporting import CallbackReporter, Reporter, ReporterSet
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
 from genomes import genome_from_dict
@@ -132,14 +133,19 @@ class Campaign:
         journal: the run's journal, open for writing.
         evaluator: where evaluations run; the campaign closes it at the end.
         progress: an observer called after each tell with a dict of counters (None: silent).
+        reporters: observers of the campaign's milestones (:mod:`evonas.reporting`); ``progress``
+            joins them as a :class:`~evonas.reporting.CallbackReporter`.
     """
 
     def __init__(self, config: Config, journal: Journal, evaluator: Evaluator,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 progress: Callable[[dict[str, Any]], None] | None = None,
+                 reporters: Iterable[Reporter] = ()) -> None:
         self.config = config
         self.journal = journal
         self.evaluator = evaluator
-        self.progress = progress
+        self.reporters = ReporterSet(reporters)
+        if progress is not None:
+            self.reporters.add(CallbackReporter(progress))
         self.space = config.space()
         self.strategy: Strategy = build_strategy(config.section("strategy"), self.space,
                                                  strategy_rng(config.seed))
@@ -192,6 +198,10 @@ class Campaign:
             "seconds": round(time.perf_counter() - restore_start, 4), "next_id": self.next_id,
             "told": self.told, "window": len(self._window), "order": self.order,
             "capacity": self.capacity})
+        self.reporters.campaign_started({
+            "told": self.told, "evaluations": self.evaluations,
+            "max_evaluations": self.max_evaluations, "next_id": self.next_id,
+            "order": self.order, "capacity": live_capacity, "strategy": self.strategy.name})
         interrupted = False
         with _SignalHandlers(self._request_stop):
             try:
@@ -210,7 +220,9 @@ class Campaign:
         self.journal.add_event("stopped" if stopped else "completed", None,
                                {"told": self.told, "evaluations": self.evaluations})
         self.journal.commit()
-        return self._summary(stopped)
+        summary = self._summary(stopped)
+        self.reporters.campaign_ended(summary)
+        return summary
 
     def _target_reached(self) -> bool:
         return self.target is not None and self._best is not None and \
@@ -472,8 +484,8 @@ class Campaign:
             self._best = (fitness, pending.id)
         if self.told % self.checkpoint_every == 0:
             self._snapshot()
-        if self.progress is not None:
-            self.progress(self._counters(pending))
+        if self.reporters:
+            self.reporters.individual_told(self._counters(pending))
         self._refill()
 
     # ----------------------------------------------------------------- state
