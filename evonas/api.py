@@ -27,7 +27,7 @@ from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class
 from evonas.tasks import TaskError, build_task
-from genomes import GenomeError, genome_from_dict
+from genomes import DAGGenome, GenomeError, NEATSpace, genome_from_dict
 
 CONFIG_FILE = "config.yaml"
 
@@ -355,14 +355,23 @@ def _check_genomes(config: Config, journal: Journal) -> None:
     space = config.space()
     for ind in journal.individuals():
         try:
-            space.validate(genome_from_dict(ind.genome))
+            genome = genome_from_dict(ind.genome)
+            if isinstance(space, NEATSpace):  # noqa: SIM114 (each branch narrows for mypy)
+                space.validate(genome)
+            elif isinstance(genome, DAGGenome):
+                space.validate(genome)
+            else:  # a CPPN genome in a DAG space
+                raise _wrong_kind(journal, ind.id, ind.genome, space.name)
         except GenomeError as exc:
             raise JournalError(f"{journal.path}: individuals[{ind.id}].genome: does not belong "
                                f"to the run's {space.name} space ({exc})") from None
         except AttributeError:
-            raise JournalError(f"{journal.path}: individuals[{ind.id}].genome: a "
-                               f"{ind.genome.get('kind')!r} genome does not belong to the run's "
-                               f"{space.name} space") from None
+            raise _wrong_kind(journal, ind.id, ind.genome, space.name) from None
+
+
+def _wrong_kind(journal: Journal, id_: int, genome: Any, space_name: str) -> JournalError:
+    return JournalError(f"{journal.path}: individuals[{id_}].genome: a {genome.get('kind')!r} "
+                        f"genome does not belong to the run's {space_name} space")
 
 
 def _check_snapshot(config: Config, snapshot: Any, path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evonas.campaign import evaluation_seed
 from evonas.errors import ConfigError, OutputError
@@ -62,7 +62,8 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path) -> s
     from evonas.compiler import compile_genome, export_module
 
     try:
-        space = space_from_dict(config.get("space"))
+        # a missing space (None) raises TypeError, reported below
+        space = space_from_dict(cast("dict[str, Any]", config.get("space")))
         torch.manual_seed(evaluation_seed(seed, individual.id))
         module = compile_genome(individual.genome, space, shape, classes)
     except (GenomeError, ValueError, TypeError, AttributeError) as exc:
@@ -95,7 +96,7 @@ def network_shape(config: dict[str, Any], metrics: dict[str, Any] | None = None,
     task = config.get("task")
     for _ in range(8):  # faulty wraps another task; a loop of wrappers is not followed far
         name = task.get("name") if isinstance(task, dict) else None
-        if name == "faulty":
+        if name == "faulty" and isinstance(task, dict):
             task = task.get("inner", {"name": "tabular"})
             continue
         if isinstance(name, str) and name in BUILTIN_NETWORKS:
@@ -121,7 +122,7 @@ def compile_for_task(genome: DAGGenome, config: dict[str, Any],
 
     space = space_from_dict(config["space"])
     task = build_task(config["task"], space)
-    shape = tuple(task.input_shape or TABLE_DEFAULT_SHAPE)
+    shape = cast("tuple[int, int, int]", tuple(task.input_shape or TABLE_DEFAULT_SHAPE))
     classes = task.num_classes or TABLE_DEFAULT_CLASSES
     torch.manual_seed(seed)
     return compile_genome(genome, space, shape, classes), shape, classes

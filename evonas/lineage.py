@@ -605,14 +605,14 @@ def operator_stats(journal: Journal, windows: int = 10,
         codes.append(_STATUS_CODES.get(status, _PENDING))
         changes.append(change)
     op = np.asarray(ops, dtype=np.int64)
-    status = np.asarray(codes, dtype=np.int64)
-    change = np.asarray(changes, dtype=float)
+    statuses = np.asarray(codes, dtype=np.int64)
+    gains = np.asarray(changes, dtype=float)
     order = list(names)
     bounds = window_bounds(ids, windows)
     cuts = [a for a, _ in _slices(len(ids), windows)] + [len(ids)]
     return OperatorStats(
-        _operator_rows(order, op, status, change),
-        [OperatorWindow(a, b, _operator_rows(order, op[i:j], status[i:j], change[i:j]))
+        _operator_rows(order, op, statuses, gains),
+        [OperatorWindow(a, b, _operator_rows(order, op[i:j], statuses[i:j], gains[i:j]))
          for (a, b), i, j in zip(bounds, cuts[:-1], cuts[1:], strict=True)])
 
 
@@ -675,10 +675,12 @@ def diversity(journal: Journal, by: str = "auto", windows: int = 20, max_pairs: 
         if by == "generation" or (by == "auto" and has_generations):
             by_gen: dict[int, list[tuple]] = {}
             for r in rows:
-                by_gen.setdefault(r[2], []).append(r)
-            groups = [(g, by_gen[g]) for g in sorted(by_gen)]
+                generation = r[2]
+                assert generation is not None  # checked above: every individual has one
+                by_gen.setdefault(generation, []).append(r)
+            groups: list[tuple[int | None, list[tuple]]] = [(g, by_gen[g]) for g in sorted(by_gen)]
         else:
-            groups = [(None, rows[a:b]) for a, b in _slices(len(rows), windows)]
+            groups = [(None, list(rows[a:b])) for a, b in _slices(len(rows), windows)]
         rng = np.random.default_rng(seed)
         per_group = min(max_pairs, max(10, total_pairs // max(1, len(groups))))
         sampled = [_pairs(len(members), per_group, rng) for _, members in groups]

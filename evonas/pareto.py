@@ -82,7 +82,13 @@ def pareto_front(run: Run, objectives: Sequence[Objective | dict[str, str]] | No
     mask = pareto_mask(np.array(rows), objectives)
     front = [ind for ind, keep in zip(candidates, mask, strict=True) if keep]
     first = objectives[0]
-    return sorted(front, key=lambda ind: (-first.sign * _value(ind, first), ind.id))
+
+    def key(ind: Individual) -> tuple[float, int]:
+        value = _value(ind, first)
+        assert value is not None  # every candidate reports every objective
+        return -first.sign * value, ind.id
+
+    return sorted(front, key=key)
 
 
 def front_rows(run: Run, objectives: Sequence[Objective | dict[str, str]] | None = None

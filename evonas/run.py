@@ -22,7 +22,7 @@ from evonas.storage import (
     reading_journal,
 )
 from evonas.strategies.base import search_seconds
-from genomes import DAGGenome, GenomeError, genome_from_dict
+from genomes import Genome, GenomeError, genome_from_dict
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -49,7 +49,7 @@ class Individual:
     """
 
     id: int
-    genome: DAGGenome
+    genome: Genome
     parents: tuple[int, ...]
     operator: dict[str, Any]
     metrics: dict[str, Any]

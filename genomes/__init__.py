@@ -13,10 +13,13 @@ from genomes.cppn import (
 from genomes.dag import DAGGenome, Edge
 from genomes.dag import genome_from_dict as _dag_from_dict
 from genomes.errors import GenomeError
-from genomes.space import FreeSpace, NB201Space, SearchSpace, space_from_dict
+from genomes.space import DAGSpace, FreeSpace, NB201Space, SearchSpace, space_from_dict
+
+#: Every genome kind: a DAG (``kind: dag``) or a CPPN (``kind: cppn``).
+Genome = DAGGenome | CPPNGenome
 
 
-def genome_from_dict(data: Any) -> DAGGenome | CPPNGenome:
+def genome_from_dict(data: Any) -> Genome:
     """Parse any genome JSON form by its ``kind`` (``dag`` or ``cppn``).
 
     Raises:
@@ -32,8 +35,10 @@ __all__ = [
     "CPPNGenome",
     "ConnectionGene",
     "DAGGenome",
+    "DAGSpace",
     "Edge",
     "FreeSpace",
+    "Genome",
     "GenomeError",
     "InnovationTracker",
     "NB201Space",

@@ -169,7 +169,10 @@ class FreeSpace:
         return dataclass_to_dict(self)
 
 
-SearchSpace = NB201Space | FreeSpace
+#: The spaces of DAG genomes (what the DAG operators and the torch.fx compiler take).
+DAGSpace = NB201Space | FreeSpace
+#: Every search space a config can name (``nb201``, ``free`` or ``neat``).
+SearchSpace = NB201Space | FreeSpace | NEATSpace
 
 
 def space_from_dict(data: dict[str, Any]) -> SearchSpace:
@@ -181,7 +184,7 @@ def space_from_dict(data: dict[str, Any]) -> SearchSpace:
     data = dict(data)
     name = data.pop("name", None)
     if name == "neat":
-        return NEATSpace.from_dict(data)  # type: ignore[return-value]
+        return NEATSpace.from_dict(data)
     if name == "nb201":
         cls: type = NB201Space
     elif name == "free":

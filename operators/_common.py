@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
+from genomes import DAGGenome, DAGSpace, Edge, FreeSpace, NB201Space
 from genomes.space import ZERO_OPS
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 T = TypeVar("T")
 
@@ -16,7 +19,7 @@ T = TypeVar("T")
 Record = dict[str, Any]
 
 
-def is_nb201(space: SearchSpace) -> bool:
+def is_nb201(space: DAGSpace) -> TypeIs[NB201Space]:
     """Whether ``space`` is the NB201 cell space (fixed edges, no widths)."""
     if isinstance(space, NB201Space):
         return True
@@ -25,7 +28,7 @@ def is_nb201(space: SearchSpace) -> bool:
     raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
 
 
-def check_parent(genome: DAGGenome, space: SearchSpace) -> None:
+def check_parent(genome: DAGGenome, space: DAGSpace) -> None:
     """Raise :class:`genomes.GenomeError` unless ``genome`` is a valid member of ``space``."""
     is_nb201(space)
     space.validate(genome)
@@ -51,7 +54,7 @@ def edge_json(e: Edge) -> list[Any]:
     return [int(e.src), int(e.dst), str(e.op)]
 
 
-def assemble(space: SearchSpace, num_nodes: int, edges: Iterable[Edge],
+def assemble(space: DAGSpace, num_nodes: int, edges: Iterable[Edge],
              widths: Sequence[int] = ()) -> DAGGenome:
     """Build a child genome and check it against ``space``.
 

@@ -6,16 +6,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from genomes import DAGGenome, Edge, FreeSpace, GenomeError, SearchSpace
+from genomes import DAGGenome, DAGSpace, Edge, FreeSpace, GenomeError
 from operators._common import Record, assemble, check_parent, coin, is_nb201
 
 #: The signature every crossover operator shares.
-Crossover = Callable[[DAGGenome, DAGGenome, np.random.Generator, SearchSpace],
+Crossover = Callable[[DAGGenome, DAGGenome, np.random.Generator, DAGSpace],
                      tuple[DAGGenome, Record]]
 
 
 def crossover_dag(a: DAGGenome, b: DAGGenome, rng: np.random.Generator,
-                  space: SearchSpace) -> tuple[DAGGenome, Record]:
+                  space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Cross two DAG genomes of one space, genes aligned by edge ``(src, dst)`` and node index.
 
     * ``nb201``: uniform crossover; each of the six edges takes its op from ``a`` or ``b`` by a
@@ -62,7 +62,7 @@ def crossover_dag(a: DAGGenome, b: DAGGenome, rng: np.random.Generator,
 
 
 def _crossover_nb201(a: DAGGenome, b: DAGGenome, rng: np.random.Generator,
-                     space: SearchSpace) -> tuple[DAGGenome, Record]:
+                     space: DAGSpace) -> tuple[DAGGenome, Record]:
     ops_b = {(e.src, e.dst): e.op for e in b.edges}
     edges, from_b = [], []
     for e in a.edges:  # the same six (src, dst) pairs in both, sorted

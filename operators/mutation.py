@@ -18,7 +18,7 @@ from numbers import Real
 
 import numpy as np
 
-from genomes import DAGGenome, Edge, FreeSpace, SearchSpace
+from genomes import DAGGenome, DAGSpace, Edge, FreeSpace
 from operators._common import (
     Record,
     assemble,
@@ -33,10 +33,10 @@ from operators._common import (
 from operators.errors import OperatorNotApplicable
 
 #: The signature every mutation operator shares.
-Mutation = Callable[[DAGGenome, np.random.Generator, SearchSpace], tuple[DAGGenome, Record]]
+Mutation = Callable[[DAGGenome, np.random.Generator, DAGSpace], tuple[DAGGenome, Record]]
 
 
-def _free_only(name: str, space: SearchSpace) -> FreeSpace:
+def _free_only(name: str, space: DAGSpace) -> FreeSpace:
     if is_nb201(space):
         raise OperatorNotApplicable(
             f"{name}: nb201 cells have all 6 edges fixed; only mutate_op applies")
@@ -49,7 +49,7 @@ def _widths(genome: DAGGenome) -> list[int]:
 
 
 def mutate_op(genome: DAGGenome, rng: np.random.Generator,
-              space: SearchSpace) -> tuple[DAGGenome, Record]:
+              space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Change the op of one edge to a different op of the space.
 
     Args:
@@ -77,7 +77,7 @@ def mutate_op(genome: DAGGenome, rng: np.random.Generator,
 
 
 def add_edge(genome: DAGGenome, rng: np.random.Generator,
-             space: SearchSpace) -> tuple[DAGGenome, Record]:
+             space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Add an edge between two unconnected nodes (low to high index) with a random op.
 
     Returns:
@@ -103,7 +103,7 @@ def add_edge(genome: DAGGenome, rng: np.random.Generator,
 
 
 def remove_edge(genome: DAGGenome, rng: np.random.Generator,
-                space: SearchSpace) -> tuple[DAGGenome, Record]:
+                space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Remove one edge whose removal keeps an input-to-output path.
 
     Returns:
@@ -129,7 +129,7 @@ def remove_edge(genome: DAGGenome, rng: np.random.Generator,
 
 
 def add_node(genome: DAGGenome, rng: np.random.Generator,
-             space: SearchSpace) -> tuple[DAGGenome, Record]:
+             space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Add an inner node, renumbering the nodes after it so edges still go low to high.
 
     Two ways, chosen uniformly among those that fit in ``max_edges``:
@@ -189,7 +189,7 @@ def add_node(genome: DAGGenome, rng: np.random.Generator,
 
 
 def remove_node(genome: DAGGenome, rng: np.random.Generator,
-                space: SearchSpace) -> tuple[DAGGenome, Record]:
+                space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Remove an inner node and its edges, renumbering the nodes after it.
 
     When every input-output path ran through the removed node, a bypass edge ``s -> d`` restores
@@ -239,7 +239,7 @@ def remove_node(genome: DAGGenome, rng: np.random.Generator,
 
 
 def mutate_width(genome: DAGGenome, rng: np.random.Generator,
-                 space: SearchSpace) -> tuple[DAGGenome, Record]:
+                 space: DAGSpace) -> tuple[DAGGenome, Record]:
     """Change the channel width of one node whose width the space leaves free.
 
     Free nodes are the inner nodes, and in ``network`` mode the output node too.
@@ -279,7 +279,7 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
-def mutate(genome: DAGGenome, rng: np.random.Generator, space: SearchSpace,
+def mutate(genome: DAGGenome, rng: np.random.Generator, space: DAGSpace,
            weights: Mapping[str, float] | None = None) -> tuple[DAGGenome, Record]:
     """Apply one mutation operator, chosen among those that apply to ``genome``.
 

@@ -438,7 +438,8 @@ def align_genes(a: CPPNGenome, b: CPPNGenome) -> GeneAlignment:
     matching = sorted(ka & kb)
     max_a = max(ka, default=-1)
     max_b = max(kb, default=-1)
-    disjoint, excess = [], []
+    disjoint: list[int] = []
+    excess: list[int] = []
     for i in sorted(ka ^ kb):
         limit = max_b if i in ka else max_a
         (excess if i > limit else disjoint).append(i)

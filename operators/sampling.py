@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
+from genomes import DAGGenome, DAGSpace, Edge, FreeSpace, NB201Space
 from operators._common import assemble, distinct, is_nb201, pick
 
 
-def random_genome(space: SearchSpace, rng: np.random.Generator) -> DAGGenome:
+def random_genome(space: DAGSpace, rng: np.random.Generator) -> DAGGenome:
     """Draw a random genome that belongs to ``space``.
 
     * ``nb201``: each of the six cell edges gets an op drawn uniformly from ``space.ops``, so every

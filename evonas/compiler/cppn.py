@@ -226,8 +226,8 @@ class PopulationCPPN:
                  dtype: torch.dtype = torch.float32) -> None:
         if not genomes:
             raise ValueError("PopulationCPPN: needs at least one genome")
-        first = genomes[0]
-        self.num_inputs, self.num_outputs = first.num_inputs, first.num_outputs
+        head = genomes[0]
+        self.num_inputs, self.num_outputs = head.num_inputs, head.num_outputs
         for g in genomes:
             if (g.num_inputs, g.num_outputs) != (self.num_inputs, self.num_outputs):
                 raise ValueError("PopulationCPPN: genomes differ in their inputs or outputs")

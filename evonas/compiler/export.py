@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import fx, nn
@@ -214,14 +215,15 @@ def _maxpool2d(m: nn.MaxPool2d) -> str:
 
 
 def _relu_conv_bn(m: ops.ReLUConvBN) -> str:
-    conv, bn = m.op[1], m.op[2]
+    conv, bn = cast(nn.Conv2d, m.op[1]), cast(nn.BatchNorm2d, m.op[2])
     return (f"ReLUConvBN({conv.in_channels}, {conv.out_channels}, {conv.kernel_size[0]}, "
             f"{conv.stride[0]}, {conv.padding[0]}"
             + _kwargs(dilation=(conv.dilation[0], 1), affine=(bn.affine, True)) + ")")
 
 
 def _sep_conv(m: ops.SepConv) -> str:
-    depthwise, pointwise, bn = m.op[1], m.op[2], m.op[3]
+    depthwise, pointwise = cast(nn.Conv2d, m.op[1]), cast(nn.Conv2d, m.op[2])
+    bn = cast(nn.BatchNorm2d, m.op[3])
     return (f"SepConv({depthwise.in_channels}, {pointwise.out_channels}, "
             f"{depthwise.kernel_size[0]}, {depthwise.stride[0]}, {depthwise.padding[0]}"
             + _kwargs(dilation=(depthwise.dilation[0], 1), affine=(bn.affine, True)) + ")")

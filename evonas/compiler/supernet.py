@@ -27,6 +27,15 @@ NB201_EDGES: tuple[tuple[int, int], ...] = tuple((src, dst) for dst in range(1, 
                                                   for src in range(dst))
 
 
+
+def _candidate_op(name: str, channels: int) -> nn.Module:
+    """One candidate op of a mixed edge (``none`` as :class:`Zero`, which the mixture needs)."""
+    if name == "none":
+        return Zero(channels, channels)
+    module = build_op(name, channels, channels)
+    assert module is not None  # only "none" builds no module
+    return module
+
 class MixedOp(nn.Module):
     """Every candidate op of one edge, mixed by weights that sum to one.
 
@@ -37,9 +46,7 @@ class MixedOp(nn.Module):
 
     def __init__(self, ops: Sequence[str], channels: int) -> None:
         super().__init__()
-        self.ops = nn.ModuleList(
-            Zero(channels, channels) if name == "none" else build_op(name, channels, channels)
-            for name in ops)
+        self.ops = nn.ModuleList(_candidate_op(name, channels) for name in ops)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = weights[0] * self.ops[0](x)
@@ -65,11 +72,12 @@ class SearchCell(nn.Module):
         nodes = [x]
         index = 0
         for dst in range(1, 4):
-            total = None
+            total: torch.Tensor | None = None
             for src in range(dst):
                 term = self.edges[f"{src}_{dst}"](nodes[src], weights[index])
                 total = term if total is None else total + term
                 index += 1
+            assert total is not None  # every node dst >= 1 has dst incoming edges
             nodes.append(total)
         return nodes[-1]
 

@@ -39,7 +39,7 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import Any, cast
 
 from evonas.evaluation.base import EvalJob
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, format_size
@@ -202,7 +202,8 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
 
         try:
             need = estimate_peak_memory(
-                genome_from_dict(job.genome), space, tuple(input_shape), num_classes,
+                genome_from_dict(job.genome), space,
+                cast("tuple[int, int, int]", tuple(input_shape)), num_classes,
                 recipe.batch_size, recipe.optimizer, eval_batch_size=recipe.eval_batch_size,
                 safety_factor=safety_factor).total
         except Exception:  # noqa: BLE001 (the worker reports what is wrong with the genome)

@@ -16,10 +16,11 @@ import math
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult
 from evonas.tasks import EvaluationFailure, Task
+from evonas.tasks.base import BatchScalingTask
 from genomes import SearchSpace
 
 #: Longest error message kept in a result.
@@ -67,7 +68,8 @@ def _evaluate(task: Task, genome: Any, seed: int, device: str) -> dict[str, Any]
     if not getattr(task, "scales_batch", False):
         raise EvaluationFailure(OOM_NO_RETRY)
     try:
-        metrics = task.evaluate(genome, seed, device, batch_scale=OOM_RETRY_BATCH_SCALE)
+        scaling = cast(BatchScalingTask, task)  # its scales_batch says it takes batch_scale
+        metrics = scaling.evaluate(genome, seed, device, batch_scale=OOM_RETRY_BATCH_SCALE)
     except Exception as exc:  # noqa: BLE001 (re-raised unless out of memory)
         if not is_out_of_memory(exc):
             raise

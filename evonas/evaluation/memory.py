@@ -45,7 +45,7 @@ import math
 import operator
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 #: Fixed margin of every estimate, in bytes (loss, labels, batch indices, small temporaries).
 WORKSPACE_BYTES = 32 * 2**20
@@ -143,7 +143,8 @@ def estimate_peak_memory(genome: Any, space: Any, input_shape: tuple[int, int, i
     from evonas.compiler import compile_genome, count_params
 
     with torch.device("meta"):
-        module = compile_genome(genome, space, tuple(input_shape), num_classes)
+        module = compile_genome(genome, space, cast("tuple[int, int, int]", tuple(input_shape)),
+                                num_classes)
     param_count = count_params(module)
     params = sum(p.numel() * p.element_size() for p in module.parameters())
     buffers = sum(b.numel() * b.element_size() for b in module.buffers())
@@ -209,7 +210,7 @@ def _counter_class() -> type:
             result = super().run_node(n)
             if n.op in ("get_attr", "output") or not isinstance(result, torch.Tensor):
                 return result
-            if n.op == "call_module" and getattr(self.module.get_submodule(n.target),
+            if n.op == "call_module" and getattr(self.module.get_submodule(str(n.target)),
                                                  "inplace", False):
                 return result
             if result._base is not None:  # a view shares its base's storage

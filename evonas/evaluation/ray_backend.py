@@ -106,6 +106,7 @@ class EvaluationActor:
             error = describe_exception(RuntimeError(": ".join(self.setup_error)))
             return EvalResult.failed(eval_job, f"task setup failed: {error}", self.name,
                                      0.0).to_dict()
+        assert self.task is not None and self.space is not None  # set up without an error
         return run_job(self.task, self.space, eval_job, self.name, self.device).to_dict()
 
 

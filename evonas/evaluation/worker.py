@@ -93,6 +93,7 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
             if setup_error is not None:
                 result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
             else:
+                assert task is not None and space is not None  # set up without an error
                 result = run_job(task, space, job, name, device)
             try:
                 data = encode_message(["result", result.individual_id, result.status,

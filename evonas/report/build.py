@@ -176,7 +176,9 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
         ancestry_body = h.note("No successful evaluation yet.")
         if best_rows:
             best = best_rows[0]
-            genome = journal.individual(best.individual_id).genome
+            best_individual = journal.individual(best.individual_id)
+            assert best_individual is not None  # an evaluation's individual is journaled
+            genome = best_individual.genome
             try:
                 genome_from_dict(genome)
             except (GenomeError, RecursionError) as exc:

@@ -168,11 +168,11 @@ def operators_figure(stats: OperatorStats) -> bytes:
     widths = [max(1.0, 0.9 * (w.end - w.start)) for w in stats.windows]
     base = np.zeros(len(stats.windows))
     for name in names:
-        counts = np.array([(w.row(name).children if w.row(name) else 0) for w in stats.windows],
-                          dtype=float)
+        rows = [w.row(name) for w in stats.windows]
+        counts = np.array([0.0 if r is None else float(r.children) for r in rows])
         top.bar(mids, counts, width=widths, bottom=base, color=palette[name], label=name)
         base += counts
-        shares = [w.row(name).improved_share if w.row(name) else None for w in stats.windows]
+        shares = [None if r is None else r.improved_share for r in rows]
         pts = [(m, s) for m, s in zip(mids, shares, strict=True) if s is not None]
         if pts:
             bottom.plot(*zip(*pts, strict=True), "o-", color=palette[name], label=name,
@@ -223,7 +223,8 @@ def diversity_figure(rows: Sequence[DiversityRow]) -> bytes:
     fig = Figure(figsize=(10, 4.2))
     ax = fig.add_subplot()
     by_generation = bool(rows) and rows[0].generation is not None
-    x = [r.generation if by_generation else (r.start + r.end - 1) / 2 for r in rows]
+    x = [float(r.generation) if by_generation and r.generation is not None
+         else (r.start + r.end - 1) / 2 for r in rows]
     ax.plot(x, [r.distinct / r.individuals for r in rows], "o-", color="#1f77b4",
             label="distinct hashes / individuals", markersize=4)
     ax.plot(x, [r.new / r.individuals for r in rows], "s--", color="#2ca02c",

@@ -28,7 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from genomes import DAGGenome, SearchSpace, genome_from_dict
+from genomes import (
+    CPPNGenome,
+    DAGGenome,
+    DAGSpace,
+    FreeSpace,
+    Genome,
+    GenomeError,
+    NB201Space,
+    SearchSpace,
+    genome_from_dict,
+)
 
 
 @dataclass
@@ -42,7 +52,7 @@ class Candidate:
         generation: the generation it belongs to, where the strategy has generations.
     """
 
-    genome: DAGGenome
+    genome: Genome
     parents: tuple[int, ...] = ()
     operator: dict[str, Any] = field(default_factory=lambda: {"op": "random"})
     generation: int | None = None
@@ -70,7 +80,7 @@ class Evaluated:
     """
 
     id: int
-    genome: DAGGenome
+    genome: Genome
     fitness: float | None
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +95,41 @@ class Evaluated:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evaluated:
         return cls(data["id"], genome_from_dict(data["genome"]), data["fitness"])
+
+
+def dag_space(space: SearchSpace) -> DAGSpace:
+    """``space``, checked to be a DAG space (for strategies that breed DAGs only).
+
+    Raises:
+        TypeError: for another space (as the DAG operators do).
+    """
+    if not isinstance(space, NB201Space | FreeSpace):
+        raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
+    return space
+
+
+def dag_genome(genome: Genome, strategy: str) -> DAGGenome:
+    """``genome``, checked to be a DAG genome (for strategies that breed DAGs only).
+
+    Raises:
+        GenomeError: when it is another kind of genome (a CPPN).
+    """
+    if not isinstance(genome, DAGGenome):
+        raise GenomeError(f"the {strategy} strategy breeds DAG genomes, got "
+                          f"{type(genome).__name__}")
+    return genome
+
+
+def cppn_genome(genome: Genome, strategy: str) -> CPPNGenome:
+    """``genome``, checked to be a CPPN genome (for strategies that breed CPPNs only).
+
+    Raises:
+        GenomeError: when it is another kind of genome (a DAG).
+    """
+    if not isinstance(genome, CPPNGenome):
+        raise GenomeError(f"the {strategy} strategy breeds CPPN genomes, got "
+                          f"{type(genome).__name__}")
+    return genome
 
 
 class Strategy(abc.ABC):

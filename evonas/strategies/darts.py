@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ class DARTS(Strategy):
         """Build the task in this process and set up the supernet, its data and optimizers."""
         task = build_task(task_config, self.space)
         self.check_task(task)
-        splits = task.splits
+        splits = cast(Any, task).splits  # check_task made sure the task has them
         device = torch.device(self.device)
         self._data = tuple(torch.from_numpy(a).to(device) for a in
                            (splits.x_train, splits.y_train, splits.x_val, splits.y_val))
@@ -186,7 +186,7 @@ class DARTS(Strategy):
         with self._torch(), torch.random.fork_rng(devices=self._fork_devices()):
             torch.manual_seed(seed)
             self.net = Supernet(self.space, int(splits.x_train.shape[1]),
-                                int(task.num_classes)).to(device)
+                                int(cast(int, task.num_classes))).to(device)
         init = 1e-3 * self.rng.standard_normal((len(NB201_EDGES), len(self.net.ops)))
         self.alphas = nn.Parameter(torch.tensor(init, dtype=torch.float32, device=device))
         self.w_optimizer = torch.optim.SGD(self.net.parameters(), lr=self.lr,
@@ -304,12 +304,13 @@ class DARTS(Strategy):
         ``w+- = w +- eps * dL_val(w', a)/dw'`` and ``eps = 0.01 / |dL_val/dw'|``.
         """
         assert self.net is not None
-        names, params = zip(*self.net.named_parameters(), strict=True)
+        net = self.net
+        names, params = zip(*net.named_parameters(), strict=True)
         # batch-norm statistics of the virtual steps must not touch the real network's
         buffers = {name: b.clone() for name, b in self.net.named_buffers()}
 
         def call(weights: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.net, {**weights, **buffers}, (x, self.alphas))
+            return functional_call(net, {**weights, **buffers}, (x, self.alphas))
 
         train_loss = loss_fn(call(dict(zip(names, params, strict=True)), xt), yt)
         grads = torch.autograd.grad(train_loss, params)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from deap import base
 
-from genomes import DAGGenome, genome_from_dict
+from genomes import Genome, genome_from_dict
 
 
 class MaxFitness(base.Fitness):
@@ -35,13 +35,14 @@ class Member:
 
     Attributes:
         genome: the architecture.
-        id: individual id once born (None for offspring not yet handed out).
+        id: individual id (a bred child keeps the id of the member it was cloned from until
+            it is handed out as a candidate).
         parents: parent ids.
         operator: JSON record of the operator that made it.
         fitness: DEAP fitness; a failed evaluation is stored as ``-inf``.
     """
 
-    def __init__(self, genome: DAGGenome, id: int | None = None,  # noqa: A002
+    def __init__(self, genome: Genome, id: int,  # noqa: A002
                  parents: tuple[int, ...] = (), operator: dict[str, Any] | None = None) -> None:
         self.genome = genome
         self.id = id

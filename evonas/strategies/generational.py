@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from deap import algorithms, base, tools
 
-from evonas.strategies.base import Candidate
+from evonas.strategies.base import Candidate, dag_genome, dag_space
 from evonas.strategies.deap_bridge import Member, deap_random
 from evonas.strategies.generations import GenerationalStrategy
 from genomes import SearchSpace
@@ -71,19 +71,22 @@ class GenerationalEvolution(GenerationalStrategy):
         return toolbox
 
     def _mate(self, a: Member, b: Member) -> tuple[Member, Member]:
-        child, record = crossover_dag(a.genome, b.genome, self.rng, self.space)
+        child, record = crossover_dag(dag_genome(a.genome, self.name),
+                                      dag_genome(b.genome, self.name), self.rng,
+                                      dag_space(self.space))
         a.genome, a.parents, a.operator = child, (a.id, b.id), record
         return a, b
 
     def _mutate(self, a: Member) -> tuple[Member]:
-        child, record = mutate(a.genome, self.rng, self.space, self.mutation_weights)
+        child, record = mutate(dag_genome(a.genome, self.name), self.rng, dag_space(self.space),
+                               self.mutation_weights)
         a.genome, a.parents, a.operator = child, (a.id,), record
         return (a,)
 
 
     def _breed(self) -> list[Candidate]:
         if self.generation == 0:
-            return [Candidate(random_genome(self.space, self.rng), generation=0)
+            return [Candidate(random_genome(dag_space(self.space), self.rng), generation=0)
                     for _ in range(self.mu)]
         with deap_random(self.rng):
             children = algorithms.varOr(self.population, self._toolbox, self.lambda_,

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from deap import tools
 
-from evonas.strategies.base import Candidate, Evaluated
+from evonas.strategies.base import Candidate, Evaluated, cppn_genome
 from evonas.strategies.deap_bridge import Member, deap_random
 from evonas.strategies.generations import GenerationalStrategy
 from genomes import CPPNGenome, GenomeError, InnovationTracker, NEATSpace, SearchSpace
@@ -208,18 +208,20 @@ class NEAT(GenerationalStrategy):
         for s in self.species:
             s.members = []
         for m in members:
+            genome = cppn_genome(m.genome, self.name)
             for s in self.species:
-                if self.distance(m.genome, s.representative) < self.threshold:
+                if self.distance(genome, s.representative) < self.threshold:
                     s.members.append(m.id)
                     break
             else:
-                self.species.append(Species(self.next_species_id, m.genome, [m.id], None,
+                self.species.append(Species(self.next_species_id, genome, [m.id], None,
                                             generation, generation))
                 self.next_species_id += 1
         self.species = [s for s in self.species if s.members]
         by_id = {m.id: m for m in members}
         for s in self.species:
-            s.representative = by_id[s.members[int(self.rng.integers(len(s.members)))]].genome
+            s.representative = cppn_genome(
+                by_id[s.members[int(self.rng.integers(len(s.members)))]].genome, self.name)
             scores = [by_id[i].fitness_value for i in s.members]
             top = max((f for f in scores if f is not None), default=None)
             if top is not None and (s.best is None or top > s.best):
@@ -295,15 +297,17 @@ class NEAT(GenerationalStrategy):
             else:
                 mate = self._pick(pool)
             a, b = (first, mate) if _fitter_or_equal(first, mate) else (mate, first)
-            child, record = crossover_neat(a.genome, b.genome, self.rng, self.space)
+            child, record = crossover_neat(cppn_genome(a.genome, self.name),
+                                           cppn_genome(b.genome, self.name), self.rng, self.space)
             child, mutation = mutate_neat(child, self.rng, self.space, self.tracker, self.rates)
             record = {**record, "mutations": mutation["steps"], "species": s.id}
             parents = (a.id, b.id) if a.id != b.id else (a.id,)
         else:
-            child, mutation = mutate_neat(first.genome, self.rng, self.space, self.tracker,
+            first_genome = cppn_genome(first.genome, self.name)
+            child, mutation = mutate_neat(first_genome, self.rng, self.space, self.tracker,
                                           self.rates)
             if not mutation["steps"]:  # a plain copy would only repeat its parent's result
-                child, step = self._perturb(first.genome)
+                child, step = self._perturb(first_genome)
                 mutation = {**mutation, "steps": [step]}
             record = {**mutation, "species": s.id}
             parents = (first.id,)

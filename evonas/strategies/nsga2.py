@@ -42,7 +42,7 @@ from deap import base, tools
 from evonas.errors import ConfigError
 from evonas.objectives import DEFAULT_OBJECTIVES as _DEFAULTS
 from evonas.objectives import Objective, parse_objectives
-from evonas.strategies.base import Candidate, Evaluated
+from evonas.strategies.base import Candidate, Evaluated, dag_genome, dag_space
 from evonas.strategies.deap_bridge import deap_random
 from evonas.strategies.generations import GenerationalStrategy
 from genomes import DAGGenome, SearchSpace, genome_from_dict
@@ -161,7 +161,8 @@ class MOMember:
     @classmethod
     def from_dict(cls, data: dict[str, Any], signs: Sequence[float]) -> MOMember:
         objectives = None if data["objectives"] is None else tuple(data["objectives"])
-        member = cls(genome_from_dict(data["genome"]), data["id"], objectives, signs)
+        member = cls(dag_genome(genome_from_dict(data["genome"]), "nsga2"), data["id"],
+                     objectives, signs)
         crowding = data["crowding"]
         member.fitness.crowding_dist = math.inf if crowding is None else crowding
         return member
@@ -219,8 +220,8 @@ class NSGA2(GenerationalStrategy):
 
 
     def _member(self, result: Evaluated) -> MOMember:
-        return MOMember(result.genome, result.id, objective_values(result, self.objectives),
-                        self.signs)
+        return MOMember(dag_genome(result.genome, self.name), result.id,
+                        objective_values(result, self.objectives), self.signs)
 
     def _member_from_dict(self, data: dict[str, Any]) -> MOMember:
         return MOMember.from_dict(data, self.signs)
@@ -228,7 +229,7 @@ class NSGA2(GenerationalStrategy):
     # ----------------------------------------------------------------- steps
     def _breed(self) -> list[Candidate]:
         if self.generation == 0:
-            return [Candidate(random_genome(self.space, self.rng), generation=0)
+            return [Candidate(random_genome(dag_space(self.space), self.rng), generation=0)
                     for _ in range(self.mu)]
         with deap_random(self.rng):
             parents = tools.selTournamentDCD(self.population, len(self.population))
@@ -247,11 +248,12 @@ class NSGA2(GenerationalStrategy):
         return children
 
     def _crossover(self, a: MOMember, b: MOMember) -> Candidate:
-        genome, record = crossover_dag(a.genome, b.genome, self.rng, self.space)
+        genome, record = crossover_dag(a.genome, b.genome, self.rng, dag_space(self.space))
         return Candidate(genome, (a.id, b.id), record)
 
     def _mutate(self, child: Candidate) -> Candidate:
-        genome, record = mutate(child.genome, self.rng, self.space, self.mutation_weights)
+        genome, record = mutate(dag_genome(child.genome, self.name), self.rng,
+                                dag_space(self.space), self.mutation_weights)
         if child.operator["op"] != "reproduce":  # crossed over, then mutated
             record = {**child.operator, "mutation": record}
         return Candidate(genome, child.parents, record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_space
 from operators import random_genome
 
 
@@ -14,7 +14,7 @@ class RandomSearch(Strategy):
     name = "random"
 
     def ask(self, n: int) -> list[Candidate]:
-        return [Candidate(random_genome(self.space, self.rng)) for _ in range(n)]
+        return [Candidate(random_genome(dag_space(self.space), self.rng)) for _ in range(n)]
 
     def tell(self, results: list[Evaluated]) -> None:
         return None

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from deap import tools
 
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_genome, dag_space
 from evonas.strategies.deap_bridge import Member, deap_random
 from genomes import SearchSpace
 from operators import mutate, random_genome
@@ -50,11 +50,12 @@ class RegularizedEvolution(Strategy):
         out = []
         for _ in range(n):
             if self.asked < self.population_size or not self.population:
-                out.append(Candidate(random_genome(self.space, self.rng)))
+                out.append(Candidate(random_genome(dag_space(self.space), self.rng)))
             else:
                 with deap_random(self.rng):
                     (parent,) = tools.selTournament(list(self.population), 1, self.sample)
-                child, record = mutate(parent.genome, self.rng, self.space, self.mutation_weights)
+                child, record = mutate(dag_genome(parent.genome, self.name), self.rng,
+                                       dag_space(self.space), self.mutation_weights)
                 out.append(Candidate(child, (parent.id,), record))
             self.asked += 1
         return out

@@ -82,6 +82,12 @@ class Decision:
     src: int | None
     options: tuple[Any, ...]
 
+    @property
+    def source(self) -> int:
+        """``src`` of an ``op`` or ``edge`` decision (the decisions that have one)."""
+        assert self.src is not None, f"a {self.kind} decision has no source node"
+        return self.src
+
 
 def decision_plan(space: SearchSpace) -> list[Decision]:
     """The fixed sequence of decisions that writes one genome of ``space`` (module docstring)."""
@@ -119,7 +125,8 @@ def decode(space: SearchSpace, plan: Sequence[Decision], choices: Sequence[int]
         update), and the repairs made (``["dropped 3->7", "added 0->7"]``, usually empty).
     """
     if isinstance(space, NB201Space):
-        edges = [Edge(d.src, d.node, d.options[c]) for d, c in zip(plan, choices, strict=True)]
+        edges = [Edge(d.source, d.node, d.options[c])
+                 for d, c in zip(plan, choices, strict=True)]
         genome = DAGGenome(space.name, space.num_nodes, tuple(edges))
         space.validate(genome)
         return genome, [True] * len(plan), []
@@ -143,15 +150,20 @@ def decode(space: SearchSpace, plan: Sequence[Decision], choices: Sequence[int]
             if relevant:
                 widths[d.node] = int(d.options[c])
         else:
-            relevant = exists[d.node] and exists[d.src]
+            relevant = exists[d.node] and exists[d.source]
             used.append(relevant)
             if relevant and d.options[c] != NO_EDGE:
-                edges.append(Edge(index[d.src], index[d.node], d.options[c]))
+                edges.append(Edge(index[d.source], index[d.node], d.options[c]))
     repairs = []
     while len(edges) > space.max_edges:
         e = edges.pop()
         repairs.append(f"dropped {e.src}->{e.dst}")
-    genome = DAGGenome(space.name, n, tuple(edges), tuple(widths[node] for node in kept))
+    node_widths: list[int] = []
+    for node in kept:  # every kept node has a fixed width or made a width decision
+        width = widths[node]
+        assert width is not None, f"node {node} has no width"
+        node_widths.append(width)
+    genome = DAGGenome(space.name, n, tuple(edges), tuple(node_widths))
     if not genome.has_path():
         if len(edges) == space.max_edges:
             e = edges.pop()

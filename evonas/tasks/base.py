@@ -17,18 +17,21 @@ Rules every task follows:
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from evonas.tasks.errors import EvaluationFailure, TaskError
 
 if TYPE_CHECKING:
-    from genomes import DAGGenome
+    from genomes import Genome
 
-__all__ = ["EvaluationFailure", "Task", "TaskError"]
+__all__ = ["BatchScalingTask", "EvaluationFailure", "Task", "TaskError"]
+
+#: The genome kind a task scores (``Task[DAGGenome]``, ``Task[CPPNGenome]``).
+G_contra = TypeVar("G_contra", bound="Genome", contravariant=True)
 
 
-class Task(abc.ABC):
-    """Base class of all tasks.
+class Task(abc.ABC, Generic[G_contra]):
+    """Base class of all tasks, generic in the genome kind they score.
 
     Attributes:
         name: the task's registered name (the ``task.name`` config value).
@@ -44,7 +47,7 @@ class Task(abc.ABC):
     num_classes: int | None = None
 
     @abc.abstractmethod
-    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu") -> dict[str, float]:
+    def evaluate(self, genome: G_contra, seed: int, device: str = "cpu") -> dict[str, float]:
         """Score one genome.
 
         Args:
@@ -70,3 +73,10 @@ class Task(abc.ABC):
     def describe(self) -> str:
         """A one-line description for logs."""
         return f"{self.name} (fitness = {self.fitness_metric})"
+
+
+class BatchScalingTask(Protocol):
+    """A task whose :meth:`~Task.evaluate` takes ``batch_scale`` (its ``scales_batch`` is true)."""
+
+    def evaluate(self, genome: Any, seed: int, device: str = "cpu", *,
+                 batch_scale: float = 1.0) -> dict[str, float]: ...

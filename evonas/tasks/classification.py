@@ -88,7 +88,7 @@ def make_splits(x: np.ndarray, y: np.ndarray, fractions: tuple[float, float, flo
     return Splits(x[train], y[train], x[val], y[val], x[test], y[test])
 
 
-class ClassificationTask(Task):
+class ClassificationTask(Task["DAGGenome"]):
     """Train the compiled genome on the train split; fitness = validation accuracy.
 
     Metrics: ``fitness`` (= ``val_accuracy``), ``val_accuracy``, ``val_loss``,
@@ -102,6 +102,8 @@ class ClassificationTask(Task):
     """
 
     fitness_metric = "val_accuracy"
+    input_shape: tuple[int, int, int]
+    num_classes: int
     #: :meth:`evaluate` honours ``batch_scale`` (the evaluator's out-of-memory retry uses it).
     scales_batch = True
 

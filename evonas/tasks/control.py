@@ -69,7 +69,7 @@ def _structure_metrics(genome: CPPNGenome) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- XOR
-class XORTask(Task):
+class XORTask(Task[CPPNGenome]):
     """XOR with a 2-input, 1-output CPPN.
 
     Args:
@@ -219,7 +219,7 @@ def pole_inputs(poles: int, velocities: bool) -> int:
     return (2 * (poles + 1)) if velocities else poles + 1
 
 
-class PoleTask(Task):
+class PoleTask(Task[CPPNGenome]):
     """Pole balancing; fitness = steps balanced (at most ``max_steps``).
 
     Args:

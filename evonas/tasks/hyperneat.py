@@ -27,7 +27,7 @@ calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from evonas.tasks.base import Task
 from evonas.tasks.classification import SPLIT_DEFAULTS, make_splits, split_fractions
@@ -50,7 +50,7 @@ HYPERNEAT_DIGITS_DEFAULTS: dict[str, Any] = {
 FITNESS_KINDS = ("accuracy", "likelihood")
 
 
-class HyperNEATDigitsTask(Task):
+class HyperNEATDigitsTask(Task[CPPNGenome]):
     """Digits classified by a HyperNEAT substrate.
 
     Metrics: ``fitness``, ``train_accuracy``, ``train_likelihood``, ``val_accuracy``,
@@ -132,7 +132,8 @@ class HyperNEATDigitsTask(Task):
         if self.train_steps:
             painting = self._train(painting, *data["train"])
         with torch.no_grad():
-            expressed = sum((w != 0).sum(dim=(1, 2)) for w, _ in painting).tolist()
+            expressed = cast(torch.Tensor,
+                             sum((w != 0).sum(dim=(1, 2)) for w, _ in painting)).tolist()
             scores: dict[str, list[float]] = {}
             for split, (x, y) in data.items():
                 logits = forward_population(painting, x, self.hidden_activation)

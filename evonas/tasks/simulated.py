@@ -55,7 +55,7 @@ SIMULATED_DEFAULTS: dict[str, Any] = {
 _DURATION_SALT = zlib.crc32(b"duration")
 
 
-class SimulatedTask(Task):
+class SimulatedTask(Task[DAGGenome]):
     """Sleep a seeded duration, then return ``inner``'s metrics plus ``simulated_seconds``.
 
     Args:

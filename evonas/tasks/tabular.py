@@ -54,7 +54,7 @@ def resolve_table(table: str) -> Path:
     return path
 
 
-class TabularTask(Task):
+class TabularTask(Task[DAGGenome]):
     """Fitness = one column of a results table, looked up by the genome's NB201 string.
 
     Every other numeric column of the row is returned as a metric as well, and

@@ -40,15 +40,15 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from evonas.tasks.base import Task
+from evonas.tasks.base import BatchScalingTask, Task
 from evonas.tasks.errors import EvaluationFailure
 from evonas.tasks.options import read_options, require, suggest
 from evonas.tasks.registry import build_inner_task
-from genomes import DAGGenome, SearchSpace
+from genomes import Genome, SearchSpace
 
 FAULT_KINDS: tuple[str, ...] = ("exit", "hang", "raise", "nan", "memory")
 
@@ -63,7 +63,7 @@ FAULTY_DEFAULTS: dict[str, Any] = {
 }
 
 
-class FaultyTask(Task):
+class FaultyTask(Task[Genome]):
     """Delegate to ``inner`` except on the evaluations a fault trigger matches.
 
     Args:
@@ -92,7 +92,7 @@ class FaultyTask(Task):
         self.hang_seconds = hang_seconds
         self.memory_at_half_batch = memory_at_half_batch
 
-    def fault_for(self, genome: DAGGenome, seed: int) -> str | None:
+    def fault_for(self, genome: Genome, seed: int) -> str | None:
         """The fault kind triggered by this evaluation, or None (the same for every retry)."""
         keys = {seed, genome.describe(), genome.canonical_hash()}
         for kind in FAULT_KINDS:
@@ -106,7 +106,7 @@ class FaultyTask(Task):
     def warm_up(self, device: str = "cpu") -> None:
         self.inner.warm_up(device)
 
-    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu", *,
+    def evaluate(self, genome: Genome, seed: int, device: str = "cpu", *,
                  batch_scale: float = 1.0) -> dict[str, float]:
         """Inject the triggered fault, or return the inner task's metrics.
 
@@ -126,7 +126,8 @@ class FaultyTask(Task):
         elif kind == "memory":
             raise MemoryError("injected out-of-memory")
         if batch_scale != 1.0 and getattr(self.inner, "scales_batch", False):
-            return self.inner.evaluate(genome, seed, device, batch_scale=batch_scale)
+            inner = cast(BatchScalingTask, self.inner)  # its scales_batch says it takes one
+            return inner.evaluate(genome, seed, device, batch_scale=batch_scale)
         return self.inner.evaluate(genome, seed, device)
 
 
