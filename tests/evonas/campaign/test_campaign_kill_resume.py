@@ -28,7 +28,7 @@ from evonas.storage import JOURNAL_FILE
 from tests.campaigns import dispatches_beyond_evaluations, journal_rows, replay_from_scratch
 from tests.conftest import tabular_config
 
-KILLS = 10
+KILLS = 6
 #: Seconds each tabular evaluation sleeps: the campaign takes a known minimum time.
 EVALUATION_SECONDS = 0.05
 #: Strategy -> changes to the tabular campaign config (NEAT evolves CPPNs on XOR instead).
@@ -134,7 +134,7 @@ def kill_and_resume_repeatedly(config: dict, tmp_path: Path, kills: int = KILLS)
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_killed_and_resumed_campaign_equals_uninterrupted(tmp_path: Path, strategy: str) -> None:
-    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=100,
                                  evaluator__workers=2, campaign__checkpoint_every=9,
                                  campaign__order="birth")
     run_dir = kill_and_resume_repeatedly(config, tmp_path)
@@ -148,16 +148,16 @@ def test_killed_and_resumed_campaign_equals_uninterrupted(tmp_path: Path, strate
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_killed_async_campaign_replays_and_redoes_only_what_was_in_flight(
         tmp_path: Path, strategy: str) -> None:
-    """Async order (the default with two workers): killed five times and resumed, the campaign
+    """Async order (the default with two workers): killed four times and resumed, the campaign
     spends its budget exactly, its journal replays from scratch, and at most the two evaluations
     in flight at each kill ran twice."""
-    kills = 5
-    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=120,
+    kills = 4
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=100,
                                  evaluator__workers=2, campaign__checkpoint_every=9)
     run_dir = kill_and_resume_repeatedly(config, tmp_path, kills)
     rows = journal_rows(run_dir)
     assert all(row[6] is not None for row in rows), "an individual was left without a result"
-    assert sum(row[9] is None for row in rows) == 120  # evaluations (the rest: cached copies)
+    assert sum(row[9] is None for row in rows) == 100  # evaluations (the rest: cached copies)
     assert replay_from_scratch(run_dir, tmp_path) == len(rows)
     assert 0 <= dispatches_beyond_evaluations(run_dir) <= 2 * kills
 
@@ -169,8 +169,8 @@ def darts_config(tmp_path: Path) -> dict:
     return tabular_config(
         tmp_path, space={"name": "nb201", "stem_channels": 4, "cells_per_stage": 1},
         task={"name": "digits", "epochs": 1, "batch_size": 128},
-        strategy={"name": "darts", "epochs": 6, "batch_size": 128},
-        budget__evaluations=6, evaluator__workers=2, campaign__checkpoint_every=2,
+        strategy={"name": "darts", "epochs": 4, "batch_size": 128},
+        budget__evaluations=4, evaluator__workers=2, campaign__checkpoint_every=2,
         campaign__order="birth")
 
 
@@ -183,7 +183,7 @@ def test_killed_and_resumed_darts_search_equals_uninterrupted(tmp_path: Path) ->
     run_dir = kill_and_resume_repeatedly(config, tmp_path)
     expected = outcome_rows(tmp_path / "runs" / "reference")
     got = outcome_rows(run_dir)
-    assert [row[4]["epoch"] for row in got] == list(range(1, 7))
+    assert [row[4]["epoch"] for row in got] == list(range(1, 5))
     assert got == expected
 
 
@@ -213,7 +213,7 @@ def test_gracefully_stopped_campaign_resumes_exactly(tmp_path: Path, strategy: s
     import evonas
 
     sig = signal.SIGINT if strategy == "random" else signal.SIGTERM
-    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=80,
+    config = slow_tabular_config(tmp_path, **STRATEGIES[strategy], budget__evaluations=60,
                                  evaluator__workers=2, campaign__checkpoint_every=10,
                                  campaign__grace_period=120.0, campaign__order="birth")
     path = tmp_path / "campaign.yaml"
@@ -225,7 +225,7 @@ def test_gracefully_stopped_campaign_resumes_exactly(tmp_path: Path, strategy: s
     run_dir = tmp_path / "runs" / "stopped"
     run_stopped_by_signal(path, run_dir, sig, rows=len(expected) // 2)
     status = evonas.open_run(run_dir).status()
-    assert status["state"] == "stopped" and 0 < status["evaluations"] < 80
+    assert status["state"] == "stopped" and 0 < status["evaluations"] < 60
     assert status["pending"] == 0  # in-flight evaluations finished within the grace period
     assert len(journal_rows(run_dir)) < len(expected)
     resumed = evonas_cli("resume", str(run_dir), "--quiet")
