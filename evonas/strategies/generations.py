@@ -6,8 +6,9 @@ and breeds the next. Subclasses say how to breed, how to wrap a told result as a
 to close a generation; this class keeps the queue and the counters and their resumable state.
 
 Told asynchronously (:attr:`Strategy.asynchronous`), a generational strategy never idles the
-workers at a generation's end: when its queue runs dry it breeds another batch from the parents
-it has (the last closed generation), and a generation closes as soon as
+workers at a generation's end: when its queue runs dry and fewer than a generation's worth of
+candidates are out, it breeds another batch from the parents it has (the last closed generation),
+and a generation closes as soon as
 :meth:`~GenerationalStrategy.generation_size` results have been told, in the order they arrived
 (later results count towards the next one). Generations overlap by what is in flight, as in
 asynchronous evolution strategies; told in birth order, they are the textbook ones.
@@ -71,7 +72,10 @@ class GenerationalStrategy(Strategy):
         return self.generations is not None and self.generation >= self.generations
 
     def ask(self, n: int) -> list[Candidate]:
-        if not self._queue and (self._waiting == 0 or self.asynchronous) and not self.done:
+        # Told asynchronously, breed ahead while fewer than a generation's worth are out (more
+        # workers than that would otherwise draw the whole budget from the parents at hand).
+        ahead = self.asynchronous and self._waiting < self.generation_size()
+        if not self._queue and (self._waiting == 0 or ahead) and not self.done:
             self._queue = self._breed()
         taken, self._queue = self._queue[:n], self._queue[n:]
         self._waiting += len(taken)

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from operators_strategies import free_spaces, seeds, spaces
 
 from genomes import DAGGenome, Edge, FreeSpace, GenomeError, NB201Space, SearchSpace
 from operators import CROSSOVERS, crossover_dag, mutate, random_genome
+from tests.operators.operators_strategies import free_spaces, seeds, spaces
 
 PAIRS_PER_EXAMPLE = 8
 

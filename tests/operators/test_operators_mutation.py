@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from operators_strategies import free_spaces, seeds, spaces
 
 from genomes import DAGGenome, Edge, FreeSpace, GenomeError, NB201Space, SearchSpace
 from operators import (
@@ -24,6 +23,7 @@ from operators import (
     remove_edge,
     remove_node,
 )
+from tests.operators.operators_strategies import free_spaces, seeds, spaces
 
 GENOMES_PER_EXAMPLE = 8
 

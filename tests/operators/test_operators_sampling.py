@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from operators_strategies import free_spaces, seeds, spaces
 
 from genomes import DAGGenome, FreeSpace, NB201Space, SearchSpace
 from genomes.space import NB201_OPS
 from operators import random_genome
+from tests.operators.operators_strategies import free_spaces, seeds, spaces
 
 
 @settings(max_examples=300, deadline=None)
