@@ -242,8 +242,8 @@ class Campaign:
         session's."""
         live_capacity = self.capacity
         sessions = self.journal.events("restored")
+        first: Any = sessions[0][3] if sessions else None
         if sessions:  # the order the journal is in; journals from before async order: birth
-            first = sessions[0][3]
             order = first.get("order") if isinstance(first, dict) else None
             self.order = order if order in ORDERS else "birth"
         self.strategy.asynchronous = self.order == "async"
@@ -252,6 +252,11 @@ class Campaign:
         self._replay_until = last
         self._first_by_hash = self.journal.first_ids_by_hash()
         if row is None:
+            # no snapshot yet: everything journaled was made by the first session (a later one
+            # with another capacity snapshots at its start)
+            if self.order == "async" and isinstance(first, dict) \
+                    and isinstance(first.get("capacity"), int):
+                self.capacity = max(1, first["capacity"])
             return live_capacity
         if self.order == "async":
             self.capacity = max(1, int(row.state.get("capacity", self.capacity)))

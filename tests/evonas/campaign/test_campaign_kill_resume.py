@@ -292,3 +292,26 @@ def test_gracefully_stopped_darts_search_resumes_exactly(tmp_path: Path) -> None
     resumed = evonas_cli("resume", str(run_dir), "--quiet")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     assert outcome_rows(run_dir) == expected
+
+
+@pytest.mark.slow
+def test_async_campaign_killed_before_its_first_snapshot_resumes_with_more_workers(
+        tmp_path: Path) -> None:
+    """No snapshot yet: the resume replays the journal with the first session's capacity, then
+    goes on with three workers (a snapshot records the switch)."""
+    config = slow_tabular_config(tmp_path, strategy={"name": "regularized_evolution",
+                                                     "population": 12, "sample": 4},
+                                 budget__evaluations=60, evaluator__workers=2,
+                                 campaign__checkpoint_every=1000)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "runs" / "t"
+    proc = evonas_cli("run", str(path), "--quiet")
+    assert wait_for_progress(run_dir / JOURNAL_FILE, proc, 30), "it ended before the kill"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    resumed = evonas_cli("resume", str(run_dir), "--set", "evaluator.workers=3", "--quiet")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    rows = journal_rows(run_dir)
+    assert sum(row[9] is None for row in rows) == 60 and all(row[6] for row in rows)
+    assert 0 <= dispatches_beyond_evaluations(run_dir) <= 2
