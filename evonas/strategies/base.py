@@ -24,7 +24,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -108,28 +108,31 @@ def dag_space(space: SearchSpace) -> DAGSpace:
     return space
 
 
-def dag_genome(genome: Genome, strategy: str) -> DAGGenome:
-    """``genome``, checked to be a DAG genome (for strategies that breed DAGs only).
+_G = TypeVar("_G", DAGGenome, CPPNGenome)
+#: How an error message names each genome kind.
+_KIND_NAMES: dict[type, str] = {DAGGenome: "DAG", CPPNGenome: "CPPN"}
+
+
+def genome_of_kind(genome: Genome, kind: type[_G], strategy: str) -> _G:
+    """``genome``, checked to be a ``kind`` (for strategies that breed one kind only).
 
     Raises:
-        GenomeError: when it is another kind of genome (a CPPN).
+        GenomeError: when it is another kind of genome.
     """
-    if not isinstance(genome, DAGGenome):
-        raise GenomeError(f"the {strategy} strategy breeds DAG genomes, got "
+    if not isinstance(genome, kind):
+        raise GenomeError(f"the {strategy} strategy breeds {_KIND_NAMES[kind]} genomes, got "
                           f"{type(genome).__name__}")
     return genome
+
+
+def dag_genome(genome: Genome, strategy: str) -> DAGGenome:
+    """``genome``, checked to be a DAG genome (see :func:`genome_of_kind`)."""
+    return genome_of_kind(genome, DAGGenome, strategy)
 
 
 def cppn_genome(genome: Genome, strategy: str) -> CPPNGenome:
-    """``genome``, checked to be a CPPN genome (for strategies that breed CPPNs only).
-
-    Raises:
-        GenomeError: when it is another kind of genome (a DAG).
-    """
-    if not isinstance(genome, CPPNGenome):
-        raise GenomeError(f"the {strategy} strategy breeds CPPN genomes, got "
-                          f"{type(genome).__name__}")
-    return genome
+    """``genome``, checked to be a CPPN genome (see :func:`genome_of_kind`)."""
+    return genome_of_kind(genome, CPPNGenome, strategy)
 
 
 class Strategy(abc.ABC):
