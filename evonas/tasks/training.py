@@ -1,14 +1,24 @@
 """The supervised training loop: compile a genome, train it with a :class:`Recipe`, score it.
 
 Everything random comes from the evaluation seed: weight initialisation uses ``torch.manual_seed``
-inside :func:`torch.random.fork_rng` (so the caller's global RNG is left as it was) and batch order
-uses its own :class:`torch.Generator`. On CPU the same seed gives the same metrics.
+inside :func:`torch.random.fork_rng` (so the caller's global RNG is left as it was), batch order
+uses its own :class:`torch.Generator` and augmentation another one, seeded from the same seed
+(so turning augmentation on leaves the batch order alone). The random numbers are drawn on the
+CPU, one epoch at a time, and copied to the device: on CPU the same seed gives the same metrics,
+and a GPU run sees the same batches and crops as a CPU run.
+
+The data stay on the device (:func:`splits_to_tensors`); augmentation (random crop with zero
+padding, horizontal flip) runs batch-wise there. On CUDA the recipe may ask for mixed precision
+(``bf16`` autocast, or ``fp16`` autocast with a gradient scaler) and the channels-last memory
+format; on CPU ``bf16`` autocast works, ``fp16`` falls back to ``fp32`` with a warning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,6 +35,9 @@ if TYPE_CHECKING:
 #: Tensors of one dataset on one device: ``(x_train, y_train, x_val, y_val, x_test, y_test)``.
 TensorSplits = tuple[torch.Tensor, ...]
 
+#: Mixes the evaluation seed into the augmentation generator's seed (an odd 63-bit constant).
+_AUGMENT_SEED_MIX = 0x1E3779B97F4A7C15
+
 
 def splits_to_tensors(splits: Splits, device: str) -> TensorSplits:
     """Copy the numpy splits to ``device`` once (the task caches the result)."""
@@ -40,7 +53,9 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
 
     Returns:
         ``fitness`` (= ``val_accuracy``), ``val_accuracy``, ``val_loss``, ``test_accuracy``,
-        ``params``, ``train_seconds`` and ``epochs``.
+        ``params``, ``train_seconds``, ``epochs``, ``train_loss`` and ``train_accuracy`` (the
+        final epoch's mean training loss and accuracy, measured on the training batches as they
+        were trained on: in train mode, augmented, with label smoothing in the loss).
 
     Raises:
         EvaluationFailure: ``"nan loss"`` when a training or validation loss is not finite.
@@ -52,16 +67,27 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
         torch.manual_seed(seed)
         model = compile_genome(genome, space, input_shape, num_classes).to(dev)
         params = count_params(model)
+        channels_last = use_channels_last(recipe, model, dev)
+        if channels_last:
+            # Module.to takes memory_format (documented), which torch's stubs leave out
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        dtype = autocast_dtype(recipe.precision, dev)
         shuffle = torch.Generator().manual_seed(seed)
+        augment_rng = torch.Generator().manual_seed(augment_seed(seed))
+        subset = train_subset(y_train, recipe.data_fraction, recipe.subset_seed)
         start = time.perf_counter()
-        _train(model, x_train, y_train, recipe, shuffle)
+        train_loss, train_accuracy = _train(model, x_train, y_train, recipe, shuffle,
+                                            augment_rng=augment_rng, subset=subset,
+                                            dtype=dtype, channels_last=channels_last)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         train_seconds = time.perf_counter() - start
-    val_accuracy, val_loss = score(model, x_val, y_val, recipe.eval_batch_size)
+    val_accuracy, val_loss = score(model, x_val, y_val, recipe.eval_batch_size, dtype=dtype,
+                                   channels_last=channels_last)
     if not math.isfinite(val_loss):
         raise EvaluationFailure("nan loss")
-    test_accuracy, _ = score(model, x_test, y_test, recipe.eval_batch_size)
+    test_accuracy, _ = score(model, x_test, y_test, recipe.eval_batch_size, dtype=dtype,
+                             channels_last=channels_last)
     return {
         "fitness": val_accuracy,
         "val_accuracy": val_accuracy,
@@ -70,36 +96,82 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
         "params": params,
         "train_seconds": round(train_seconds, 4),
         "epochs": recipe.epochs,
+        "train_loss": train_loss,
+        "train_accuracy": train_accuracy,
     }
 
 
 def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe,
-           shuffle: torch.Generator) -> None:
+           shuffle: torch.Generator, *, augment_rng: torch.Generator | None = None,
+           subset: torch.Tensor | None = None, dtype: torch.dtype | None = None,
+           channels_last: bool = False) -> tuple[float, float]:
+    """Train ``model`` in place; return the final epoch's mean loss and accuracy.
+
+    Batches of one sample are skipped (batch norm cannot train on them).
+    """
+    n = len(x) if subset is None else len(subset)
     optimizer = make_optimizer(model, recipe)
-    n = len(x)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    scheduler = None
-    if recipe.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=steps_per_epoch * recipe.epochs)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch(n, recipe.batch_size))
+    scaler = (torch.amp.GradScaler("cuda") if dtype == torch.float16 and x.device.type == "cuda"
+              else None)
+    autocast = (contextlib.nullcontext() if dtype is None
+                else torch.autocast(device_type=x.device.type, dtype=dtype))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    augmenting = recipe.augments and augment_rng is not None
     model.train()
-    for _ in range(recipe.epochs):
-        order = torch.randperm(n, generator=shuffle).to(x.device)
+    epoch_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    seen = 0
+    for epoch in range(recipe.epochs):
+        order = torch.randperm(n, generator=shuffle)
+        if subset is not None:
+            order = subset[order]
+        order = order.to(x.device)
+        flips = offsets = None
+        if augmenting and augment_rng is not None:
+            flips, offsets = draw_augmentation(n, recipe.crop_padding, recipe.hflip,
+                                               augment_rng, x.device)
+        last_epoch = epoch == recipe.epochs - 1
         epoch_loss = torch.zeros((), device=x.device)
         for begin in range(0, n, recipe.batch_size):
-            batch = order[begin:begin + recipe.batch_size]
+            end = begin + recipe.batch_size
+            batch = order[begin:end]
             if len(batch) < 2:  # batch norm cannot train on a single sample
                 continue
-            loss = loss_fn(model(x[batch]), y[batch])
+            inputs, target = x[batch], y[batch]
+            if augmenting:
+                inputs = augment(inputs, None if flips is None else flips[begin:end],
+                                 None if offsets is None else offsets[begin:end],
+                                 recipe.crop_padding)
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                logits = model(inputs)
+                loss = loss_fn(logits, target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            epoch_loss += loss.detach()
+            epoch_loss += loss.detach().float() * len(batch)
+            if last_epoch:
+                correct += (logits.detach().argmax(dim=1) == target).sum()
+                seen += len(batch)
         if not torch.isfinite(epoch_loss):  # one check (one device sync) per epoch
             raise EvaluationFailure("nan loss")
+    seen = max(seen, 1)
+    return epoch_loss.item() / seen, correct.item() / seen
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch over ``n`` samples (a last batch of one is skipped)."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 else 0)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -109,19 +181,179 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
-                           weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.uses_nesterov, weight_decay=recipe.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule of ``recipe``, stepped once per optimizer step.
+
+    ``cosine`` without warm-up is torch's ``CosineAnnealingLR`` over all steps; with
+    ``warmup_epochs`` the factor rises linearly, ``(s + 1) / (W + 1)`` at step ``s`` of the ``W``
+    warm-up steps, then follows a cosine from 1 to 0 over the remaining steps. ``constant`` with
+    warm-up keeps the factor at 1 after the warm-up. ``one_cycle`` is ``OneCycleLR`` with
+    ``max_lr = lr`` and torch's other defaults, except that momentum is not cycled.
+
+    Returns:
+        The scheduler, or ``None`` for a constant rate without warm-up (or no steps at all).
+    """
+    total = steps_per_epoch * recipe.epochs
+    if total == 0:
+        return None
+    warmup = 0
+    if recipe.warmup_epochs > 0:
+        warmup = min(max(1, round(recipe.warmup_epochs * steps_per_epoch)), total - 1)
+    if recipe.lr_schedule == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total,
+                                                   cycle_momentum=False)
+    if recipe.lr_schedule == "cosine":
+        if warmup == 0:
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: _warmup_cosine(step, warmup, total))
+    if warmup == 0:
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / (warmup + 1)))
+
+
+def _warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """The learning-rate factor at ``step``: linear warm-up, then cosine to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, total - warmup) / (total - warmup)))
+
+
+def augment_seed(seed: int) -> int:
+    """The augmentation generator's seed for evaluation ``seed`` (distinct from the batch order's).
+    """
+    return (seed * _AUGMENT_SEED_MIX + 1) % (1 << 63)
+
+
+def draw_augmentation(n: int, crop_padding: int, hflip: bool, generator: torch.Generator,
+                      device: torch.device | str = "cpu",
+                      ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Draw one epoch's augmentation: per-sample flips and crop offsets, on the CPU.
+
+    Args:
+        n: samples in the epoch.
+        crop_padding: the crop's padding ``p`` (0 = no crop).
+        hflip: whether to draw flips.
+        generator: a CPU generator (the draws are the same on every device).
+        device: where the results go.
+
+    Returns:
+        ``(flips, offsets)``: ``bool (n,)`` (``True`` = flip) or ``None`` without ``hflip``, and
+        ``int64 (n, 2)`` row and column offsets in ``[0, 2p]`` or ``None`` without a crop.
+    """
+    flips = offsets = None
+    if hflip:
+        flips = (torch.rand(n, generator=generator) < 0.5).to(device)
+    if crop_padding > 0:
+        offsets = torch.randint(0, 2 * crop_padding + 1, (n, 2), generator=generator).to(device)
+    return flips, offsets
+
+
+def augment(x: torch.Tensor, flips: torch.Tensor | None, offsets: torch.Tensor | None,
+            crop_padding: int) -> torch.Tensor:
+    """Randomly crop and flip a batch of images ``(B, C, H, W)``, on their device.
+
+    Each image is zero-padded by ``crop_padding`` on every side and the ``H x W`` window at its
+    ``offsets`` (row, column) is kept, so an offset of ``(p, p)`` is the original image; then the
+    images where ``flips`` is true are mirrored left to right.
+
+    Args:
+        x: the batch.
+        flips: ``bool (B,)`` or ``None`` (no flip).
+        offsets: ``int64 (B, 2)`` in ``[0, 2 * crop_padding]`` or ``None`` (no crop).
+        crop_padding: the padding the offsets were drawn for.
+
+    Returns:
+        A new batch of the same shape and dtype (``x`` itself when both are off).
+    """
+    if offsets is not None and crop_padding > 0:
+        b, c, h, w = x.shape
+        p = crop_padding
+        padded = nn.functional.pad(x, (p, p, p, p))
+        rows = offsets[:, 0, None] + torch.arange(h, device=x.device)  # (B, H)
+        cols = offsets[:, 1, None] + torch.arange(w, device=x.device)  # (B, W)
+        x = padded[torch.arange(b, device=x.device)[:, None, None, None],
+                   torch.arange(c, device=x.device)[None, :, None, None],
+                   rows[:, None, :, None], cols[:, None, None, :]]
+    if flips is not None:
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def train_subset(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor | None:
+    """A stratified subset of the train split: ``fraction`` of each class, at least one sample.
+
+    Each class's members are shuffled by a generator seeded with ``seed`` and the first
+    ``round(count * fraction)`` kept, so the subset depends only on ``(y, fraction, seed)``.
+
+    Returns:
+        Sorted ``int64`` indices into ``y`` on the CPU, or ``None`` for ``fraction >= 1`` (all).
+    """
+    if fraction >= 1:
+        return None
+    labels = y.cpu()
+    generator = torch.Generator().manual_seed(seed)
+    keep = []
+    for cls in torch.unique(labels):
+        members = torch.nonzero(labels == cls).flatten()
+        count = max(1, round(len(members) * fraction))
+        keep.append(members[torch.randperm(len(members), generator=generator)[:count]])
+    return torch.sort(torch.cat(keep)).values
+
+
+def use_channels_last(recipe: Recipe, model: nn.Module, device: torch.device) -> bool:
+    """Whether to train in channels-last: the recipe's choice, or ``auto`` = CUDA with convs."""
+    if recipe.channels_last is not None:
+        return recipe.channels_last
+    return device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``; ``None`` = plain fp32.
+
+    ``fp16`` needs CUDA (its gradient scaler is CUDA's); elsewhere it falls back to fp32 with a
+    :class:`RuntimeWarning`.
+    """
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cuda":
+            return torch.float16
+        warnings.warn(f"precision: fp16 needs CUDA; training in fp32 on {device.type}",
+                      RuntimeWarning, stacklevel=2)
+    return None
 
 
 @torch.inference_mode()
-def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-          batch_size: int) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``, in eval mode."""
+def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, *,
+          dtype: torch.dtype | None = None, channels_last: bool = False) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``, in eval mode.
+
+    Args:
+        model: the trained network.
+        x: inputs.
+        y: labels.
+        batch_size: scoring batch size.
+        dtype: the autocast dtype (``None`` = fp32); the loss is computed in fp32.
+        channels_last: feed the batches in the channels-last memory format.
+    """
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     total_loss = torch.zeros((), device=x.device)
+    autocast = (contextlib.nullcontext() if dtype is None
+                else torch.autocast(device_type=x.device.type, dtype=dtype))
     for begin in range(0, len(x), batch_size):
-        logits = model(x[begin:begin + batch_size])
+        inputs = x[begin:begin + batch_size]
+        if channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            logits = model(inputs)
         target = y[begin:begin + batch_size]
         total_loss += nn.functional.cross_entropy(logits.float(), target, reduction="sum")
         correct += (logits.argmax(dim=1) == target).sum()

@@ -50,7 +50,7 @@ def test_default_recipe_reaches_a_sensible_accuracy(metrics):
 
 def test_metrics_report_fitness_test_accuracy_params_and_time(task, metrics):
     assert set(metrics) == {"fitness", "val_accuracy", "val_loss", "test_accuracy", "params",
-                            "train_seconds", "epochs"}
+                            "train_seconds", "epochs", "train_loss", "train_accuracy"}
     assert metrics["fitness"] == metrics["val_accuracy"]
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["val_loss"] > 0
