@@ -11,6 +11,11 @@ task's options and their defaults. Built-in tasks:
 * ``xor``, ``pole``: NEAT's benchmarks for CPPN genomes, XOR and cart-pole balancing
   (:mod:`.control`).
 * ``digits_hyperneat``: the digits classified by a substrate a CPPN paints (:mod:`.hyperneat`).
+* ``idx``, ``npz``, ``image_folder``, ``cifar``: image classification on files people have
+  (MNIST-format files, numpy archives, class folders of PNG/JPEG, CIFAR python batches); a
+  factory named by import path can hand over ``torch.utils.data.Dataset`` objects instead
+  (:func:`~evonas.tasks.datasets.torch_dataset_task`, :meth:`DatasetTask.from_torch`). See
+  :mod:`.datasets`.
 
 Importing this package does not import torch; the training loop does, on first use.
 """
@@ -23,6 +28,18 @@ from evonas.tasks.control import (
     XORTask,
     make_pole_task,
     make_xor_task,
+)
+from evonas.tasks.datasets import (
+    CIFAR_DEFAULTS,
+    IDX_DEFAULTS,
+    IMAGE_FOLDER_DEFAULTS,
+    NPZ_DEFAULTS,
+    DatasetTask,
+    SplitPlan,
+    make_cifar_task,
+    make_idx_task,
+    make_image_folder_task,
+    make_npz_task,
 )
 from evonas.tasks.digits import DIGITS_DEFAULTS, DigitsTask, make_digits_task
 from evonas.tasks.errors import EvaluationFailure, TaskError
@@ -44,9 +61,14 @@ register_task("simulated", make_simulated_task, SIMULATED_DEFAULTS)
 register_task("xor", make_xor_task, XOR_DEFAULTS)
 register_task("pole", make_pole_task, POLE_DEFAULTS)
 register_task("digits_hyperneat", make_hyperneat_digits_task, HYPERNEAT_DIGITS_DEFAULTS)
+register_task("idx", make_idx_task, IDX_DEFAULTS)
+register_task("npz", make_npz_task, NPZ_DEFAULTS)
+register_task("image_folder", make_image_folder_task, IMAGE_FOLDER_DEFAULTS)
+register_task("cifar", make_cifar_task, CIFAR_DEFAULTS)
 
 __all__ = [
     "TASK_DEFAULTS",
+    "DatasetTask",
     "DigitsTask",
     "EvaluationFailure",
     "FaultyTask",
@@ -54,6 +76,7 @@ __all__ = [
     "PoleTask",
     "Recipe",
     "SimulatedTask",
+    "SplitPlan",
     "TabularTask",
     "Task",
     "TaskError",

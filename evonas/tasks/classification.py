@@ -1,13 +1,20 @@
 """Supervised image classification: data held as numpy splits, trained with a :class:`Recipe`.
 
-:class:`ClassificationTask` is the shared half of every dataset task (digits now; ``.npz``, MNIST
-and CIFAR-10 later): it holds the train/validation/test arrays, compiles a genome for the input
-shape and trains it with the recipe. Subclasses only load their arrays. Fitness is validation
-accuracy; test accuracy is reported and never used for selection.
+:class:`ClassificationTask` is the shared half of every dataset task (``digits`` and the file
+formats of :mod:`evonas.tasks.datasets`: ``idx``, ``npz``, ``image_folder``, ``cifar``): it holds
+the train/validation/test arrays, compiles a genome for the input shape and trains it with the
+recipe. Subclasses only load their arrays. Fitness is validation accuracy; test accuracy is
+reported and never used for selection.
+
+The split helpers are pure functions of their arguments and seed: :func:`stratified_split` cuts
+all samples three ways, :func:`stratified_holdout` carves one share out (a validation split from
+a training set) and :func:`stratified_subset` draws a fixed number of samples (a proxy training
+set), each keeping the class proportions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +84,58 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float],
         parts[2].append(members[n_train + n_val:])
     train, val, test = (np.sort(np.concatenate(p)) for p in parts)
     return train, val, test
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float,
+                       seed: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Carve ``fraction`` of every class out of ``labels``' samples.
+
+    Each class is shuffled with ``numpy.random.default_rng(seed)`` and its first
+    ``round(n * fraction)`` members are held out, so the result is a pure function of
+    ``(labels, fraction, seed)``.
+
+    Args:
+        labels: the class of each sample.
+        fraction: the share held out, in ``(0, 1)``.
+        seed: an int or a sequence of ints (``[split_seed, stage]`` keeps the stages apart).
+
+    Returns:
+        ``(kept, held)``: two sorted, disjoint index arrays covering every sample.
+    """
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    held: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_held = round(len(members) * fraction)
+        held.append(members[:n_held])
+        kept.append(members[n_held:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def stratified_subset(labels: np.ndarray, count: int, seed: int | Sequence[int]) -> np.ndarray:
+    """Exactly ``min(count, len(labels))`` sample indices, each class in proportion.
+
+    Every class gets ``floor(count * share)`` samples; the remaining ones go to the classes with
+    the largest fractional parts (ties to the smaller class label). Members are drawn with
+    ``numpy.random.default_rng(seed)``.
+
+    Returns:
+        Sorted indices into ``labels``.
+    """
+    if count >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes, sizes = np.unique(labels, return_counts=True)
+    exact = sizes * (count / len(labels))
+    quota = np.floor(exact).astype(np.int64)
+    leftover = count - int(quota.sum())
+    if leftover > 0:
+        order = np.lexsort((classes, -(exact - quota)))  # largest remainder first
+        quota[order[:leftover]] += 1
+    chosen = [rng.permutation(np.flatnonzero(labels == cls))[:n]
+              for cls, n in zip(classes, quota, strict=True)]
+    return np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *chosen]))
 
 
 def make_splits(x: np.ndarray, y: np.ndarray, fractions: tuple[float, float, float],

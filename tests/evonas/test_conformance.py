@@ -21,8 +21,11 @@ metrics are finite JSON numbers including ``fitness``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import shutil
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ import tests.campaigns as campaigns
 from evonas.config import ConfigError, validate
 from evonas.strategies import STRATEGIES, Evaluated, Strategy, build_strategy
 from evonas.tasks import TASK_DEFAULTS, TaskError, build_task, task_names
+from evonas.tasks.datasets.samples import write_samples
 from genomes import space_from_dict
 from tests.campaigns import interrupted_equals_uninterrupted
 from tests.conftest import tabular_config
@@ -45,6 +49,10 @@ TABULAR_COST = {"name": "tabular", "table": "nb201_cifar10_cost", "metric": "cif
 #: The smallest NB201 network (4 stem channels, one cell per stage), for tasks that train.
 TINY_NB201 = {"name": "nb201", "stem_channels": 4, "cells_per_stage": 1}
 TINY_DIGITS = {"name": "digits", "epochs": 1, "batch_size": 128}
+#: Small files of every dataset format (the digits; 1 epoch on 300 images), written once.
+_SAMPLES_DIR = tempfile.mkdtemp(prefix="evonas-conformance-")
+atexit.register(shutil.rmtree, _SAMPLES_DIR, ignore_errors=True)
+DATASET_SAMPLES = write_samples(_SAMPLES_DIR)
 #: ... training on 30% of the digits (a supernet epoch then takes a fraction of a second).
 SMALL_DIGITS = {**TINY_DIGITS, "train_fraction": 0.3, "val_fraction": 0.2, "test_fraction": 0.5}
 
@@ -123,6 +131,7 @@ class TaskCase:
 
 #: Per registered task name: what it needs. A new task needs an entry.
 TASK_CASES: dict[str, TaskCase] = {
+    **{name: TaskCase(config, space=TINY_NB201) for name, config in DATASET_SAMPLES.items()},
     "tabular": TaskCase(dict(TABULAR)),
     "digits": TaskCase(dict(TINY_DIGITS), space=TINY_NB201),
     "faulty": TaskCase({"name": "faulty", "inner": dict(TABULAR)}),
