@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 import evonas
-from evonas.compare import format_table, load_curve, plot_comparison
+from evonas.analysis.compare import format_table, load_curve, plot_comparison
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_darts.yaml"
 

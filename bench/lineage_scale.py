@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import evonas
-from evonas import lineage
-from evonas.cli_lineage import format_ancestry
+from evonas.analysis import lineage
+from evonas.cli.lineage import format_ancestry
 from evonas.report import write_report
 from evonas.storage import JOURNAL_FILE
 
 STRATEGIES: dict[str, dict[str, Any]] = {
     "regularized_evolution": {"name": "regularized_evolution", "population": 100, "sample": 10},
-    "generational": {"name": "generational", "population": 50, "offspring": 50, "cxpb": 0.5,
-                     "mutpb": 0.5},
+    "generational": {"name": "generational", "population": 50, "offspring": 50,
+                     "crossover_prob": 0.5, "mutation_prob": 0.5},
     "random": {"name": "random"},
 }
 
@@ -75,8 +75,8 @@ def timed(label: str, call: Callable[[], Any], target: float | None = None,
 #: ``evonas`` with the lineage and report commands added when evonas.cli does not wire them yet.
 EVONAS = [sys.executable, "-c", """
 import argparse, sys
-from evonas import cli
-from evonas.cli_lineage import add_commands
+from evonas.cli import commands as cli
+from evonas.cli.lineage import add_commands
 build = cli.build_parser
 def wired():
     parser = build()

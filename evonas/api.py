@@ -27,7 +27,7 @@ from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class
 from evonas.tasks import TaskError, build_task
-from genomes import DAGGenome, GenomeError, NEATSpace, genome_from_dict
+from genomes import GenomeError, genome_from_dict, genome_kind_of
 
 CONFIG_FILE = "config.yaml"
 
@@ -356,12 +356,9 @@ def _check_genomes(config: Config, journal: Journal) -> None:
     for ind in journal.individuals():
         try:
             genome = genome_from_dict(ind.genome)
-            if isinstance(space, NEATSpace):  # noqa: SIM114 (each branch narrows for mypy)
-                space.validate(genome)
-            elif isinstance(genome, DAGGenome):
-                space.validate(genome)
-            else:  # a CPPN genome in a DAG space
+            if genome_kind_of(type(genome)).kind != space.genome_kind:
                 raise _wrong_kind(journal, ind.id, ind.genome, space.name)
+            space.validate(genome)
         except GenomeError as exc:
             raise JournalError(f"{journal.path}: individuals[{ind.id}].genome: does not belong "
                                f"to the run's {space.name} space ({exc})") from None
@@ -423,16 +420,8 @@ def _evaluator_for(config: Config) -> Evaluator:
         raise ConfigError(f"{config.source}: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
-    ev = config.section("evaluator")
-    return make_evaluator(config.section("task"), config.section("space"), ev["workers"],
-                          timeout=ev["timeout"], devices=ev["devices"],
-                          max_crashes=ev.get("max_crashes", 2),
-                          max_tasks_per_worker=ev.get("max_tasks_per_worker"),
-                          backend=ev["backend"], address=ev["address"], num_cpus=ev["num_cpus"],
-                          num_gpus=ev["num_gpus"], max_retries=ev["max_retries"],
-                          workers_per_device=ev.get("workers_per_device"),
-                          device_memory=ev.get("device_memory"),
-                          memory_safety_factor=ev.get("memory_safety_factor", 1.2))
+    return make_evaluator(config.section("task"), config.section("space"),
+                          **config.section("evaluator"))
 
 
 def run(config: str | Path | dict[str, Any], name: str | None = None,

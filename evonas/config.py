@@ -25,9 +25,7 @@ Top-level keys and their defaults::
 from __future__ import annotations
 
 import copy
-import difflib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,144 +33,44 @@ from typing import Any
 import yaml
 
 from evonas.errors import ConfigError  # defined in the leaf; exported here as before
-from evonas.evaluation.memory import parse_bytes
-from evonas.strategies import STRATEGIES, strategy_defaults
-from evonas.strategies.nsga2 import check_config as check_nsga2
-from evonas.tasks import TASK_DEFAULTS
-from genomes import GenomeError, SearchSpace, space_from_dict
-from operators import MUTATIONS
+from evonas.evaluation.options import EVALUATOR_OPTIONS, MAX_WORKERS
+from evonas.options import MAX_INT, MAX_POPULATION, Option, OptionSchema, closest
+from evonas.strategies import strategy_class
+from evonas.tasks import TASK_DEFAULTS, TaskError
+from genomes import GenomeError, SearchSpace, space_from_dict, space_options
 
-#: What ``evaluator.devices`` may list (as :mod:`evonas.evaluation.devices` reads it).
-_DEVICE_RE = re.compile(r"^(cpu|cuda|mps)(:(\d+))?$")
+__all__ = ["MAX_INT", "MAX_POPULATION", "MAX_WORKERS", "Config", "ConfigError", "closest",
+           "load_config", "validate"]
 
-
-SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "evaluator": {"workers": 1, "timeout": None, "devices": None, "max_crashes": 2,
-                  "max_tasks_per_worker": None, "backend": "local", "address": None,
-                  "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 1,
-                  "workers_per_device": None, "device_memory": None,
-                  "memory_safety_factor": 1.2},
-    "budget": {"evaluations": 100, "wall_time": None, "device_seconds": None,
-               "max_individuals": None},
-    "campaign": {"checkpoint_every": 100, "grace_period": 30.0, "progress": True,
-                 "stop_at_target": True, "order": None},
-}
+#: The ``budget:`` section: when the campaign stops.
+BUDGET_OPTIONS = OptionSchema(
+    Option("evaluations", 100, "evaluations to run (repeats answered from the cache do not "
+           "count)", low=1),
+    Option("wall_time", None, "seconds of wall time", kind=float, low=0.001),
+    Option("device_seconds", None, "device-seconds of evaluation and search", kind=float,
+           low=0.001),
+    Option("max_individuals", None, "individuals to breed", kind=int, low=1),
+)
+#: The ``campaign:`` section: how the campaign runs.
+CAMPAIGN_OPTIONS = OptionSchema(
+    Option("checkpoint_every", 100, "told individuals between strategy snapshots", low=1),
+    Option("grace_period", 30.0, "seconds a stopped campaign waits for running evaluations",
+           low=0),
+    Option("progress", True, "draw the progress bar"),
+    Option("stop_at_target", True, "stop once the task's target fitness is reached"),
+    Option("order", None, "async (tell results as they arrive) or birth (in birth order, "
+           "bit-identical reruns); null: async when evaluations run in parallel", kind=str,
+           choices=("async", "birth")),
+)
+#: The core's own sections (an extension's options are declared by the extension).
+SECTIONS: dict[str, OptionSchema] = {"evaluator": EVALUATOR_OPTIONS, "budget": BUDGET_OPTIONS,
+                                     "campaign": CAMPAIGN_OPTIONS}
+SECTION_DEFAULTS: dict[str, dict[str, Any]] = {k: v.defaults() for k, v in SECTIONS.items()}
 TOP_LEVEL: dict[str, Any] = {
     "name": None, "seed": 0, "runs_dir": "runs", "space": {"name": "nb201"}, "task": None,
     "strategy": {"name": "regularized_evolution"}, **SECTION_DEFAULTS,
 }
-
-#: Most worker processes a pool may have (more would only exhaust memory and file handles).
-MAX_WORKERS = 4096
-#: Largest integer a config may hold (what SQLite and numpy's seeds take).
-MAX_INT = 2**63 - 1
-#: Most members a population (and the like) may have.
-MAX_POPULATION = 1_000_000
-
-#: (lowest allowed, type, highest allowed) for numeric fields that have a range; None means
-#: unbounded. Every number must also be finite (no NaN or infinity), see :func:`_check_tree`.
-#: ``strategy.*`` ranges apply to whichever strategy has the option.
-_RANGES: dict[str, tuple[float | None, type, float | None]] = {
-    "seed": (0, int, MAX_INT),
-    "evaluator.workers": (0, int, MAX_WORKERS),
-    "evaluator.timeout": (0.001, float, None),
-    "evaluator.max_crashes": (1, int, None),
-    "evaluator.max_tasks_per_worker": (1, int, None),
-    "evaluator.num_cpus": (0, float, None),
-    "evaluator.num_gpus": (0, float, None),
-    "evaluator.max_retries": (0, int, 1000),
-    "evaluator.workers_per_device": (1, int, 256),
-    "evaluator.memory_safety_factor": (1, float, None),
-    "budget.evaluations": (1, int, None),
-    "budget.wall_time": (0.001, float, None),
-    "budget.device_seconds": (0.001, float, None),
-    "budget.max_individuals": (1, int, None),
-    "campaign.checkpoint_every": (1, int, None),
-    "campaign.grace_period": (0, float, None),
-    # evolutionary strategies
-    "strategy.population": (2, int, MAX_POPULATION),
-    "strategy.offspring": (1, int, MAX_POPULATION),
-    "strategy.sample": (1, int, MAX_POPULATION),
-    "strategy.tournament_size": (1, int, MAX_POPULATION),
-    "strategy.generations": (1, int, None),
-    "strategy.cxpb": (0, float, 1),
-    "strategy.mutpb": (0, float, 1),
-    "strategy.crossover_rate": (0, float, 1),
-    "strategy.mutation_rate": (0, float, 1),
-    # reinforce
-    "strategy.hidden_size": (1, int, 4096),
-    "strategy.learning_rate": (0, float, None),
-    "strategy.batch_size": (1, int, 65536),
-    "strategy.baseline_decay": (0, float, 1),
-    "strategy.entropy_weight": (0, float, None),
-    "strategy.init_range": (0, float, None),
-    "strategy.failure_reward": (None, float, None),
-    # darts
-    "strategy.epochs": (1, int, 100_000),
-    "strategy.lr": (0, float, None),
-    "strategy.lr_min": (0, float, None),
-    "strategy.momentum": (0, float, 1),
-    "strategy.weight_decay": (0, float, None),
-    "strategy.grad_clip": (0, float, None),
-    "strategy.alpha_lr": (0, float, None),
-    "strategy.alpha_weight_decay": (0, float, None),
-    "strategy.derive_every": (1, int, None),
-    "strategy.collapse_fraction": (0, float, 1),
-    "strategy.threads": (1, int, 1024),
-    # neat
-    "strategy.c1": (0, float, None),
-    "strategy.c2": (0, float, None),
-    "strategy.c3": (0, float, None),
-    "strategy.compatibility_threshold": (0, float, None),
-    "strategy.target_species": (1, int, MAX_POPULATION),
-    "strategy.threshold_step": (0, float, None),
-    "strategy.min_threshold": (0, float, None),
-    "strategy.stagnation": (1, int, None),
-    "strategy.species_elitism": (0, int, MAX_POPULATION),
-    "strategy.elitism": (0, int, MAX_POPULATION),
-    "strategy.elitism_min_size": (0, int, None),
-    "strategy.survival_threshold": (0, float, 1),
-    "strategy.crossover_prob": (0, float, 1),
-    "strategy.interspecies_prob": (0, float, 1),
-    "strategy.add_node_prob": (0, float, 1),
-    "strategy.add_connection_prob": (0, float, 1),
-    "strategy.weight_prob": (0, float, 1),
-    "strategy.weight_rate": (0, float, 1),
-    "strategy.bias_prob": (0, float, 1),
-    "strategy.bias_rate": (0, float, 1),
-    "strategy.activation_prob": (0, float, 1),
-    "strategy.toggle_prob": (0, float, 1),
-}
-#: Fields whose lowest value is itself not allowed (must be more than it).
-_ABOVE_LOW = {"strategy.learning_rate", "strategy.lr", "strategy.alpha_lr",
-              "strategy.survival_threshold"}
-#: Fields whose highest value is itself not allowed (must be less than it).
-_BELOW_HIGH = {"strategy.baseline_decay", "strategy.collapse_fraction"}
-#: The type of fields whose default is None (any other field takes its default's type).
-_TYPES: dict[str, type] = {"evaluator.devices": list, "evaluator.address": str,
-                           "campaign.order": str,
-                           "strategy.mutation_weights": dict, "strategy.objectives": list}
-#: Options of each search space: (lowest, type, highest); lists of numbers are checked per item.
-_SPACE_RANGES: dict[str, dict[str, tuple[float | None, type, float | None]]] = {
-    "nb201": {"stem_channels": (1, int, 1024), "cells_per_stage": (1, int, 64)},
-    "free": {"max_nodes": (2, int, 1000), "max_edges": (1, int, 100_000),
-             "widths": (1, int, 4096), "stem_channels": (1, int, 4096), "stages": (1, int, 16),
-             "cells_per_stage": (1, int, 64), "ops": (None, str, None),
-             "mode": (None, str, None)},
-    "neat": {"num_inputs": (1, int, 100_000), "num_outputs": (1, int, 100_000),
-             "max_nodes": (1, int, 1_000_000), "max_connections": (1, int, 10_000_000),
-             "activations": (None, str, None), "output_activations": (None, str, None),
-             "initial_connection": (None, str, None), "recurrent": (None, bool, None),
-             "weight_range": (None, float, None), "bias_range": (None, float, None),
-             "weight_init_std": (0, float, None), "weight_perturb_std": (0, float, None),
-             "weight_replace_rate": (0, float, 1), "bias_init_std": (0, float, None),
-             "bias_perturb_std": (0, float, None), "bias_replace_rate": (0, float, 1)},
-}
-_CHOICES: dict[str, tuple[str, ...]] = {"strategy.selection": ("best", "tournament"),
-                                        "strategy.parent_selection": ("random", "tournament"),
-                                        "evaluator.backend": ("local", "ray"),
-                                        "campaign.order": ("async", "birth")}
-
+_SEED = Option("seed", 0, "the campaign seed", low=0)
 
 @dataclass
 class Config:
@@ -355,12 +253,6 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any, label: str) -> None:
     node[parts[-1]] = value
 
 
-def closest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """``; did you mean 'x'?`` for the closest choice, or an empty string."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
 def _unknown(label: str, field: str, key: str, allowed: list[str]) -> ConfigError:
     hint = closest(key, allowed) or f"; allowed: {', '.join(sorted(allowed))}"
     return ConfigError(f"{label}: {field}: unknown key{hint}")
@@ -383,22 +275,24 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         out[key] = copy.deepcopy(data.get(key, default))
     if out["name"] is not None:
         check_run_name(out["name"], f"{label}: name")
-    _check_value(label, "seed", out["seed"], 0)
+    _SEED.check(out["seed"], f"{label}: seed")
     if not isinstance(out["runs_dir"], str) or not out["runs_dir"]:
         raise ConfigError(f"{label}: runs_dir: must be a folder path, got {out['runs_dir']!r}")
 
-    for section, defaults in SECTION_DEFAULTS.items():
+    for section, schema in SECTIONS.items():
         given = data.get(section) or {}
         if not isinstance(given, dict):
             raise ConfigError(f"{label}: {section}: must be a mapping, got {given!r}")
-        out[section] = _check_section(label, section, given, defaults)
-    _check_evaluator(label, out["evaluator"])
+        out[section] = schema.validate(given, section, label)
+
+    out["task"] = _check_task(label, out["task"], "task")
+    _import_task_module(label, out["task"]["name"])  # it may register the space
 
     # space
     space_cfg = out["space"]
     if not isinstance(space_cfg, dict):
         raise ConfigError(f"{label}: space: must be a mapping with a name, got {space_cfg!r}")
-    _check_space(label, space_cfg)
+    space_cfg = _check_space(label, space_cfg)
     try:
         space = space_from_dict(space_cfg)
     except GenomeError as exc:
@@ -407,25 +301,7 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         raise ConfigError(f"{label}: space: {exc}") from None
     out["space"] = space.to_dict()
 
-    # task
-    out["task"] = _check_task(label, out["task"], "task")
-
-    # strategy
-    strat_cfg = out["strategy"]
-    if not isinstance(strat_cfg, dict) or "name" not in strat_cfg:
-        raise ConfigError(f"{label}: strategy: give a mapping with a name "
-                          f"(one of {', '.join(sorted(STRATEGIES))})")
-    strat_name = strat_cfg["name"]
-    if not isinstance(strat_name, str):
-        raise ConfigError(f"{label}: strategy.name: must be a string naming a strategy (one of "
-                          f"{', '.join(sorted(STRATEGIES))}), got {strat_name!r}")
-    if strat_name not in STRATEGIES:
-        raise ConfigError(f"{label}: strategy.name: unknown strategy {strat_name!r}"
-                          f"{closest(str(strat_name), list(STRATEGIES))}")
-    rest = {k: v for k, v in strat_cfg.items() if k != "name"}
-    checked = _check_section(label, "strategy", rest, strategy_defaults(strat_name))
-    out["strategy"] = {"name": strat_name, **checked}
-    _check_strategy(label, out["strategy"], space)
+    out["strategy"] = _check_strategy(label, out["strategy"], space)
     return out
 
 
@@ -482,170 +358,97 @@ def _check_tree(label: str, data: Any) -> None:
                               f"got {type(value).__name__} {value!r:.60}")
 
 
-def _check_task(label: str, task_cfg: Any, field: str) -> dict[str, Any]:
-    """The ``task:`` mapping (or a wrapped ``inner:`` task) checked against its task's options."""
+def _check_task(label: str, task_cfg: Any, field: str, by_path: bool = True) -> dict[str, Any]:
+    """The ``task:`` mapping (or a wrapped task, ``task.inner``) checked against its options.
+
+    A registered task's options are its documented defaults: unknown keys and values of the wrong
+    type are refused here, ranges by the task when it is built. An option whose default is itself
+    a task mapping (``inner: {name: tabular}``, a wrapper task) is checked as a task. A
+    ``package.module:factory`` name (where ``by_path``; not for a wrapped task) is not imported
+    here: its factory checks its options when the campaign builds the task.
+    """
     choices = ", ".join(sorted(TASK_DEFAULTS))
     if not isinstance(task_cfg, dict) or "name" not in task_cfg:
         raise ConfigError(f"{label}: {field}: missing; give a mapping with a name "
-                          f"(one of {choices})")
+                          f"(one of {choices}, or package.module:factory)")
     task_name = task_cfg["name"]
     if not isinstance(task_name, str):
         raise ConfigError(f"{label}: {field}.name: must be a string naming a task (one of "
                           f"{choices}), got {task_name!r}")
     if task_name not in TASK_DEFAULTS:
+        module, sep, attr = task_name.partition(":")
+        dotted = all(part.isidentifier() for part in module.split("."))
+        if by_path and sep and module and dotted and attr.isidentifier():
+            return dict(task_cfg)
         raise ConfigError(f"{label}: {field}.name: unknown task {task_name!r}"
-                          f"{closest(task_name, list(TASK_DEFAULTS))}")
-    task_defaults = {k: v for k, v in TASK_DEFAULTS[task_name].items() if k != "name"}
+                          f"{closest(task_name, list(TASK_DEFAULTS))} (one of {choices}, or "
+                          "package.module:factory)")
+    defaults = {k: v for k, v in TASK_DEFAULTS[task_name].items() if k != "name"}
+    schema = OptionSchema(*(Option(k, v, "") for k, v in defaults.items()))
     rest = {k: v for k, v in task_cfg.items() if k != "name"}
-    checked = {"name": task_name, **_check_section(label, field, rest, task_defaults)}
+    checked = {"name": task_name, **schema.validate(rest, field, label)}
     target = checked.get("target")
     if target is not None and (not isinstance(target, int | float) or isinstance(target, bool)):
         raise ConfigError(f"{label}: {field}.target: must be a number or null, got {target!r}")
-    if task_name in ("faulty", "simulated"):  # the wrapped task gets the same checks
-        _check_task(label, checked["inner"], f"{field}.inner")
+    for key, default in defaults.items():
+        if isinstance(default, dict) and "name" in default:  # a wrapped task, checked as given
+            _check_task(label, checked[key], f"{field}.{key}", by_path=False)
     return checked
 
 
-def _check_space(label: str, space_cfg: dict[str, Any]) -> None:
-    """Types and ranges of the space's options (the space classes check the rest)."""
-    ranges = _SPACE_RANGES.get(space_cfg.get("name"), {})  # type: ignore[arg-type]
-    for key, value in space_cfg.items():
-        if key not in ranges:
-            continue  # the name, or an unknown key: space_from_dict names it
-        low, kind, high = ranges[key]
-        items = value if isinstance(value, list) else [value]
-        if key in ("widths", "ops", "activations", "output_activations", "weight_range",
-                   "bias_range") and not isinstance(value, list):
-            raise ConfigError(f"{label}: space.{key}: must be a list, got {value!r}")
-        for i, item in enumerate(items):
-            where = f"space.{key}[{i}]" if isinstance(value, list) else f"space.{key}"
-            _check_number(label, where, item, low, kind, high)
-
-
-def _check_number(label: str, field: str, value: Any, low: float | None, kind: type,
-                  high: float | None, above: bool = False, below: bool = False) -> None:
-    """``value`` has type ``kind`` (an int passes as a float) and lies in ``[low, high]``."""
-    if kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{label}: {field}: must be true or false, got {value!r}")
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ConfigError(f"{label}: {field}: must be an integer, got {value!r}")
-    if kind is float and (not isinstance(value, int | float) or isinstance(value, bool)):
-        raise ConfigError(f"{label}: {field}: must be a number, got {value!r}")
-    if kind is str and not isinstance(value, str):
-        raise ConfigError(f"{label}: {field}: must be a string, got {value!r}")
-    if kind is list and not isinstance(value, list):
-        raise ConfigError(f"{label}: {field}: must be a list, got {value!r}")
-    if kind is dict and not isinstance(value, dict):
-        raise ConfigError(f"{label}: {field}: must be a mapping, got {value!r}")
-    if kind not in (int, float):
+def _import_task_module(label: str, name: str) -> None:
+    """Import the module of a task named by import path (``my_module:make_task``), as the
+    campaign will to build the task: a module may register its own search space."""
+    if name in TASK_DEFAULTS:
         return
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{label}: {field}: must be a finite number, got {value!r}")
-    if low is not None and (value <= low if above else value < low):
-        raise ConfigError(f"{label}: {field}: must be {'more than' if above else 'at least'} "
-                          f"{low}, got {value!r}")
-    if high is not None and (value >= high if below else value > high):
-        raise ConfigError(f"{label}: {field}: must be {'less than' if below else 'at most'} "
-                          f"{high}, got {value!r}")
+    from evonas.tasks.registry import resolve_factory
+
+    try:
+        resolve_factory(name)
+    except TaskError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
 
 
-def _check_section(label: str, section: str, given: dict[str, Any],
-                   defaults: dict[str, Any]) -> dict[str, Any]:
-    out = dict(defaults)
-    for key, value in given.items():
-        field = f"{section}.{key}"
-        if key not in defaults:
-            raise _unknown(label, field, str(key), list(defaults))
-        _check_value(label, field, value, defaults[key])
-        out[key] = value
-    return out
+def _check_space(label: str, space_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``space:`` mapping checked against its space's declared options (types and ranges;
+    the space class checks the rest), defaults filled in."""
+    name = space_cfg.get("name")
+    schema = space_options(name) if isinstance(name, str) else None
+    if schema is None:
+        return space_cfg  # an unknown name (space_from_dict names it) or no declared options
+    rest = {k: v for k, v in space_cfg.items() if k != "name"}
+    unknown = [k for k in rest if k not in schema.names()]
+    if unknown:  # in the space's own words
+        raise ConfigError(f"{label}: space.{unknown[0]}: unknown key for the {name} space; "
+                          f"allowed: {sorted(schema.names())}")
+    return {"name": name, **schema.validate(rest, "space", label)}
 
 
-def _check_value(label: str, field: str, value: Any, default: Any) -> None:
-    if field in _RANGES:
-        low, kind, high = _RANGES[field]
-    else:
-        low, high = None, None
-        kind = _TYPES.get(field) or (type(default) if default is not None else type(None))
-        if kind is int:
-            high = MAX_INT
-    if value is None:
-        if default is None:
-            return
-        raise ConfigError(f"{label}: {field}: must not be empty")
-    _check_number(label, field, value, low, kind, high, field in _ABOVE_LOW,
-                  field in _BELOW_HIGH)
-    if field in _CHOICES and value not in _CHOICES[field]:
-        raise ConfigError(f"{label}: {field}: must be one of {', '.join(_CHOICES[field])}, "
-                          f"got {value!r}{closest(str(value), _CHOICES[field])}")
+def _check_strategy(label: str, cfg: Any, space: SearchSpace) -> dict[str, Any]:
+    """The ``strategy:`` mapping checked against its strategy's own :class:`OptionSchema`.
 
+    ``name`` is a registered strategy or a ``package.module:Class`` import path.
+    """
+    from evonas.strategies import STRATEGIES
 
-def _check_evaluator(label: str, ev: dict[str, Any]) -> None:
-    """Checks of the evaluator section that involve a parsed value or two fields."""
-    devices = ev["devices"]
-    if devices is not None:
-        if not devices:
-            raise ConfigError(f"{label}: evaluator.devices: the list is empty; leave it out (or "
-                              "null) to use the detected devices")
-        for i, device in enumerate(devices):
-            if not isinstance(device, str) or not _DEVICE_RE.match(device):
-                raise ConfigError(f"{label}: evaluator.devices[{i}]: unknown device {device!r} "
-                                  "(use cpu, cuda, cuda:N or mps)")
-    per_device = ev["workers_per_device"]
-    if per_device is not None and len(devices or [None]) * per_device > MAX_WORKERS:
-        raise ConfigError(f"{label}: evaluator.workers_per_device: {len(devices or [None])} "
-                          f"devices x {per_device} is more than {MAX_WORKERS} workers")
-    if ev["device_memory"] is not None:
-        try:
-            parse_bytes(ev["device_memory"])
-        except ValueError as exc:
-            raise ConfigError(f"{label}: evaluator.device_memory: {exc}") from None
-    if ev["workers_per_device"] is not None:
-        if ev["backend"] == "ray":
-            raise ConfigError(f"{label}: evaluator.workers_per_device: the local pool only; with "
-                              "backend: ray, set workers (and num_gpus per actor)")
-        if ev["workers"] == 0:
-            raise ConfigError(f"{label}: evaluator.workers_per_device: needs the worker pool, but "
-                              "workers is 0 (in-process evaluation); set workers to 1 or more")
-
-
-def _check_strategy(label: str, cfg: dict[str, Any], space: SearchSpace) -> None:
-    if cfg.get("cxpb", 0) + cfg.get("mutpb", 0) > 1:
-        raise ConfigError(f"{label}: strategy.mutpb: cxpb + mutpb must be at most 1")
-    for prob in ("cxpb", "mutpb"):
-        if cfg.get(prob, 0) > 1:
-            raise ConfigError(f"{label}: strategy.{prob}: must be at most 1, got {cfg[prob]}")
-    weights = cfg.get("mutation_weights")
-    if weights is not None:
-        if not isinstance(weights, dict):
-            raise ConfigError(f"{label}: strategy.mutation_weights: must be a mapping "
-                              "of operator name to weight")
-        for op, w in weights.items():
-            if op not in MUTATIONS:
-                raise ConfigError(f"{label}: strategy.mutation_weights.{op}: unknown operator"
-                                  f"{closest(str(op), list(MUTATIONS))}")
-            if not isinstance(w, int | float) or isinstance(w, bool) or w < 0 \
-                    or not math.isfinite(w):
-                raise ConfigError(f"{label}: strategy.mutation_weights.{op}: must be a "
-                                  f"finite number >= 0, got {w!r}")
-        if weights and not any(w > 0 for w in weights.values()):
-            raise ConfigError(f"{label}: strategy.mutation_weights: at least one operator needs "
-                              "a weight above 0")
-    if cfg["name"] == "nsga2":
-        check_nsga2(cfg, label)
-    if cfg["name"] == "reinforce":
-        # Local: reinforce.py imports torch, which the campaign process loads only if it must.
-        from evonas.strategies.reinforce import check_config as check_reinforce
-
-        check_reinforce(cfg, label)
-    if cfg["name"] == "darts":
-        # Local: darts.py imports torch, which the campaign process loads only if it must.
-        from evonas.strategies.darts import check_config as check_darts
-
-        check_darts(cfg, space, label)
-    if cfg["name"] == "regularized_evolution" and cfg["sample"] > cfg["population"]:
-        raise ConfigError(f"{label}: strategy.sample: must not exceed strategy.population "
-                          f"({cfg['population']}), got {cfg['sample']}")
+    choices = ", ".join(sorted(STRATEGIES))
+    if not isinstance(cfg, dict) or "name" not in cfg:
+        raise ConfigError(f"{label}: strategy: give a mapping with a name (one of {choices})")
+    name = cfg["name"]
+    if not isinstance(name, str):
+        raise ConfigError(f"{label}: strategy.name: must be a string naming a strategy (one of "
+                          f"{choices}), got {name!r}")
+    try:
+        cls = strategy_class(name)
+    except KeyError:
+        raise ConfigError(f"{label}: strategy.name: unknown strategy {name!r}"
+                          f"{closest(name, list(STRATEGIES))}") from None
+    except ImportError as exc:
+        raise ConfigError(f"{label}: strategy.name: cannot import {name!r} ({exc})") from None
+    rest = {k: v for k, v in cfg.items() if k != "name"}
+    checked = cls.options.validate(rest, "strategy", label)
+    cls.check_space(space, label)
+    return {"name": name, **checked}
 
 
 def _prefixed(section: str, message: str) -> str:

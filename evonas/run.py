@@ -27,7 +27,7 @@ from genomes import Genome, GenomeError, genome_from_dict
 if TYPE_CHECKING:
     import networkx as nx
 
-    from evonas.lineage import DiversityRow, OperatorStats
+    from evonas.analysis.lineage import DiversityRow, OperatorStats
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,9 @@ class Run:
 
         Nodes carry ``op``, ``status``, ``hash``, ``fitness`` and ``generation`` (and the genome
         dict with ``genomes=True``); edges carry the child's ``operator`` record, its ``op`` name
-        and ``delta``, the child's fitness minus this parent's. See :mod:`evonas.lineage`.
+        and ``delta``, the child's fitness minus this parent's. See :mod:`evonas.analysis.lineage`.
         """
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.lineage_graph(self._journal, genomes=genomes)
 
@@ -192,7 +192,7 @@ class Run:
         Raises:
             KeyError: when there is no such individual.
         """
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.ancestors(self._journal, id)
 
@@ -202,7 +202,7 @@ class Run:
         Raises:
             KeyError: when there is no such individual.
         """
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.descendants(self._journal, id)
 
@@ -216,21 +216,21 @@ class Run:
         Raises:
             KeyError: when there is no such individual.
         """
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.path_to_root(self._journal, id, follow)
 
     def operator_stats(self, windows: int = 10, include_cached: bool = True) -> OperatorStats:
         """Per operator: children made, share that beat their best parent, mean fitness change,
         over the whole run and over ``windows`` windows of birth order."""
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.operator_stats(self._journal, windows, include_cached)
 
     def diversity(self, by: str = "auto", windows: int = 20) -> list[DiversityRow]:
         """Distinct canonical hashes and mean genome distance per generation (``by="auto"``
         where the strategy has generations) or per window of birth order."""
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         return lineage.diversity(self._journal, by, windows)
 
@@ -240,7 +240,7 @@ class Run:
         Raises:
             KeyError: when either individual does not exist.
         """
-        from evonas import lineage
+        from evonas.analysis import lineage
 
         rows = []
         for id_ in (a, b):

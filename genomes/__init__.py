@@ -1,34 +1,43 @@
-"""Genome types: pure data, invariants and JSON forms. This package never imports torch."""
+"""Genome types and search spaces: pure data, invariants and JSON forms. This package never
+imports torch.
 
-from typing import Any
+Every genome satisfies :class:`Genome` and every search space :class:`SearchSpace` (protocols in
+:mod:`genomes.protocol`); :func:`genome_from_dict` and :func:`space_from_dict` resolve JSON forms
+and configs through registries (:func:`register_genome_kind`, :func:`register_space`).
+"""
 
 from genomes.cppn import (
     ACTIVATIONS,
     ConnectionGene,
     CPPNGenome,
     InnovationTracker,
-    NEATSpace,
     NodeGene,
 )
 from genomes.dag import DAGGenome, Edge
-from genomes.dag import genome_from_dict as _dag_from_dict
 from genomes.errors import GenomeError
-from genomes.space import DAGSpace, FreeSpace, NB201Space, SearchSpace, space_from_dict
+from genomes.neat_space import NEATSpace
+from genomes.protocol import (
+    Decision,
+    Decoded,
+    Encoding,
+    Genome,
+    SearchSpace,
+    as_search_space,
+    genome_from_dict,
+    genome_kind_of,
+    genome_kinds,
+    load_hook,
+    register_genome_kind,
+    register_space,
+    space_from_dict,
+    space_names,
+    space_options,
+    unregister_space,
+)
+from genomes.space import DAGSpace, FreeSpace, NB201Space
 
-#: Every genome kind: a DAG (``kind: dag``) or a CPPN (``kind: cppn``).
-Genome = DAGGenome | CPPNGenome
-
-
-def genome_from_dict(data: Any) -> Genome:
-    """Parse any genome JSON form by its ``kind`` (``dag`` or ``cppn``).
-
-    Raises:
-        GenomeError: on an unknown kind or an invalid genome, naming the field.
-    """
-    if isinstance(data, dict) and data.get("kind") == "cppn":
-        return CPPNGenome.from_dict(data)
-    return _dag_from_dict(data)
-
+register_genome_kind("dag", DAGGenome, label="DAG")
+register_genome_kind("cppn", CPPNGenome, label="CPPN")
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,7 +45,10 @@ __all__ = [
     "ConnectionGene",
     "DAGGenome",
     "DAGSpace",
+    "Decision",
+    "Decoded",
     "Edge",
+    "Encoding",
     "FreeSpace",
     "Genome",
     "GenomeError",
@@ -45,6 +57,15 @@ __all__ = [
     "NEATSpace",
     "NodeGene",
     "SearchSpace",
+    "as_search_space",
     "genome_from_dict",
+    "genome_kind_of",
+    "genome_kinds",
+    "load_hook",
+    "register_genome_kind",
+    "register_space",
     "space_from_dict",
+    "space_names",
+    "space_options",
+    "unregister_space",
 ]

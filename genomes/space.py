@@ -1,25 +1,46 @@
 """Search spaces: which ops, node counts and widths a DAG genome may use.
 
-A search space is plain data (no torch). It answers two questions: is this genome allowed here
-(:meth:`validate`), and what does the network around the cell look like (the macro skeleton the
-compiler builds). Two spaces ship:
+A search space is plain data (no torch) that satisfies :class:`genomes.protocol.SearchSpace`: it
+says whether a genome is allowed here (:meth:`validate`), draws and mutates its genomes
+(:meth:`sample`, :meth:`mutate`, via :mod:`operators`, imported on first use), encodes them as
+decisions (:meth:`encoding`) and names, as lazy import paths, the compiler that builds the network
+around the cell and the estimator of its memory. Two DAG spaces ship here, registered under their
+names:
 
 * ``nb201``: the NAS-Bench-201 cell, 4 nodes, all 6 edges present, ops on edges.
 * ``free``: a free-form DAG of up to ``max_nodes`` nodes with per-node channel widths, stacked as
   cells in a macro skeleton (``mode: cell``) or used as the whole network (``mode: network``).
+
+Both answer the DAG operators' one question, ``fixed_topology``: NB201 cells have a fixed edge set
+(only ops change), free DAGs grow and shrink. The CPPN space ``neat`` lives in
+:mod:`genomes.neat_space`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from genomes.cppn import NEATSpace
+from evonas.options import Option, OptionSchema
 from genomes.errors import GenomeError
 from genomes.jsonform import dataclass_to_dict
+from genomes.protocol import (
+    Encoding,
+    Record,
+    SearchSpace,
+    register_space,
+    space_from_dict,
+    space_names,
+)
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from genomes.dag import DAGGenome
+
+#: Where the DAG spaces' hooks live (imported on first use: they need torch).
+_DAG_MEMORY_HOOK = "evonas.evaluation.memory:estimate_peak_memory"
 
 NB201_OPS: tuple[str, ...] = (
     "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3",
@@ -33,6 +54,10 @@ FREE_OPS: tuple[str, ...] = (
     "avg_pool_3x3",
     "identity",
 )
+#: The NB201 cell's edges ``(src, dst)`` in NAS-Bench-201 order: ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1,
+#: 3<-2`` (the rows of a DARTS search's architecture weights).
+NB201_EDGES: tuple[tuple[int, int], ...] = tuple((src, dst) for dst in range(1, 4)
+                                                  for src in range(dst))
 #: Ops that pass their input through unchanged (when widths agree).
 IDENTITY_OPS: frozenset[str] = frozenset({"skip_connect", "identity"})
 #: Ops whose output is zero.
@@ -43,8 +68,39 @@ WIDTH_PRESERVING_OPS: frozenset[str] = frozenset(
 )
 
 
+class _DAGSpaceMembers:
+    """The :class:`~genomes.protocol.SearchSpace` members both DAG spaces share: DAG genomes,
+    drawn and mutated by :mod:`operators`, estimated by :mod:`evonas.evaluation.memory`."""
+
+    genome_kind: ClassVar[str] = "dag"
+    memory_hook: ClassVar[str | None] = _DAG_MEMORY_HOOK
+
+    @property
+    def genome_type(self) -> type[DAGGenome]:
+        """:class:`~genomes.DAGGenome`."""
+        from genomes.dag import DAGGenome
+
+        return DAGGenome
+
+    def sample(self, rng: np.random.Generator) -> DAGGenome:
+        """A random genome (:func:`operators.random_genome`)."""
+        from operators.sampling import random_genome
+
+        return random_genome(self._dag_space(), rng)
+
+    def mutate(self, genome: DAGGenome, rng: np.random.Generator,
+               weights: Mapping[str, float] | None = None) -> tuple[DAGGenome, Record]:
+        """One mutation chosen by weight among those that apply (:func:`operators.mutate`)."""
+        from operators.mutation import mutate
+
+        return mutate(genome, rng, self._dag_space(), weights)
+
+    def _dag_space(self) -> DAGSpace:
+        return cast("DAGSpace", self)  # the mixin of the two DAG space classes only
+
+
 @dataclass(frozen=True)
-class NB201Space:
+class NB201Space(_DAGSpaceMembers):
     """The NAS-Bench-201 cell space and its macro network.
 
     Attributes:
@@ -58,6 +114,20 @@ class NB201Space:
 
     ops: tuple[str, ...] = field(default=NB201_OPS, init=False)
     num_nodes: int = field(default=4, init=False)
+
+    #: Every cell has all six edges; only their ops vary.
+    fixed_topology: ClassVar[bool] = True
+    compile_hook: ClassVar[str | None] = "evonas.compiler.compile:emit_nb201_network"
+
+    def mutation_names(self) -> tuple[str, ...]:
+        """``("mutate_op",)``: the only mutation that applies to a fixed cell."""
+        return ("mutate_op",)
+
+    def encoding(self) -> Encoding:
+        """One op decision per edge (:class:`genomes.encoding.NB201Encoding`)."""
+        from genomes.encoding import NB201Encoding
+
+        return NB201Encoding(self)
 
     @property
     def max_nodes(self) -> int:
@@ -87,7 +157,7 @@ class NB201Space:
 
 
 @dataclass(frozen=True)
-class FreeSpace:
+class FreeSpace(_DAGSpaceMembers):
     """A free-form DAG space.
 
     Node 0 is the input, node ``n-1`` the output; every edge goes from a lower to a higher index.
@@ -115,6 +185,10 @@ class FreeSpace:
     stages: int = 2
     cells_per_stage: int = 1
     name: str = field(default="free", init=False)
+
+    #: Nodes and edges come and go (within the limits).
+    fixed_topology: ClassVar[bool] = False
+    compile_hook: ClassVar[str | None] = "evonas.compiler.compile:emit_free_space_network"
 
     def __post_init__(self) -> None:
         unknown = [op for op in self.ops if op not in FREE_OPS]
@@ -168,36 +242,57 @@ class FreeSpace:
     def to_dict(self) -> dict[str, Any]:
         return dataclass_to_dict(self)
 
+    def mutation_names(self) -> tuple[str, ...]:
+        """Every DAG mutation (:data:`operators.MUTATIONS`)."""
+        from operators.mutation import MUTATIONS
+
+        return tuple(MUTATIONS)
+
+    def encoding(self) -> Encoding:
+        """Node, width and edge decisions (:class:`genomes.encoding.FreeEncoding`)."""
+        from genomes.encoding import FreeEncoding
+
+        return FreeEncoding(self)
+
 
 #: The spaces of DAG genomes (what the DAG operators and the torch.fx compiler take).
 DAGSpace = NB201Space | FreeSpace
-#: Every search space a config can name (``nb201``, ``free`` or ``neat``).
-SearchSpace = NB201Space | FreeSpace | NEATSpace
 
+#: ``space: {name: nb201, ...}`` options.
+NB201_OPTIONS = OptionSchema(
+    Option("stem_channels", 16, "channels of the first stage (16 in the benchmark)", low=1,
+           high=1024),
+    Option("cells_per_stage", 5, "cells in each of the three stages (5 in the benchmark)", low=1,
+           high=64),
+)
+#: ``space: {name: free, ...}`` options.
+FREE_OPTIONS = OptionSchema(
+    Option("ops", list(FREE_OPS), "allowed edge ops", items=str),
+    Option("max_nodes", 8, "most nodes a genome may have, input and output included", low=2,
+           high=1000),
+    Option("max_edges", 16, "most edges a genome may have", low=1, high=100_000),
+    Option("widths", [16, 32, 64], "allowed channel widths of inner nodes", items=int, low=1,
+           high=4096),
+    Option("mode", "network", "network: the DAG is the whole body; cell: stacked in stages",
+           choices=("network", "cell")),
+    Option("stem_channels", 16, "channels after the stem convolution", low=1, high=4096),
+    Option("stages", 2, "stages (cell mode); each after the first halves resolution", low=1,
+           high=16),
+    Option("cells_per_stage", 1, "cells per stage (cell mode)", low=1, high=64),
+)
+register_space("nb201", NB201Space, options=NB201_OPTIONS)
+register_space("free", FreeSpace, options=FREE_OPTIONS)
 
-def space_from_dict(data: dict[str, Any]) -> SearchSpace:
-    """Build a search space from its config mapping (``{"name": "nb201" | "free" | "neat", ...}``).
-
-    Raises:
-        GenomeError: on an unknown space name or key, naming it.
-    """
-    data = dict(data)
-    name = data.pop("name", None)
-    if name == "neat":
-        return NEATSpace.from_dict(data)
-    if name == "nb201":
-        cls: type = NB201Space
-    elif name == "free":
-        cls = FreeSpace
-    else:
-        raise GenomeError(f"space.name: unknown search space {name!r}; "
-                          "choose 'nb201', 'free' or 'neat'")
-    allowed = {f.name for f in fields(cls) if f.init}
-    for key in data:
-        if key not in allowed:
-            raise GenomeError(f"space.{key}: unknown key for the {name} space; "
-                              f"allowed: {sorted(allowed)}")
-    for key in ("ops", "widths"):
-        if key in data and isinstance(data[key], list):
-            data[key] = tuple(data[key])
-    return cls(**data)
+__all__ = [
+    "FREE_OPS",
+    "IDENTITY_OPS",
+    "NB201_OPS",
+    "WIDTH_PRESERVING_OPS",
+    "ZERO_OPS",
+    "DAGSpace",
+    "FreeSpace",
+    "NB201Space",
+    "SearchSpace",
+    "space_from_dict",
+    "space_names",
+]

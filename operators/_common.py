@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from genomes import DAGGenome, DAGSpace, Edge, FreeSpace, NB201Space
+from genomes import DAGGenome, DAGSpace, Edge, NB201Space
 from genomes.space import ZERO_OPS
 
 if TYPE_CHECKING:
@@ -20,12 +20,16 @@ Record = dict[str, Any]
 
 
 def is_nb201(space: DAGSpace) -> TypeIs[NB201Space]:
-    """Whether ``space`` is the NB201 cell space (fixed edges, no widths)."""
-    if isinstance(space, NB201Space):
-        return True
-    if isinstance(space, FreeSpace):
-        return False
-    raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
+    """Whether ``space`` has the NB201 cell's fixed topology (all edges present, ops vary, no
+    widths), asked of the space (``space.fixed_topology``); False for a free DAG space.
+
+    Raises:
+        TypeError: for a space the DAG operators cannot work in (one without ``fixed_topology``).
+    """
+    fixed = getattr(space, "fixed_topology", None)
+    if fixed is None:
+        raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
+    return bool(fixed)
 
 
 def check_parent(genome: DAGGenome, space: DAGSpace) -> None:

@@ -17,9 +17,8 @@ Nodes no output depends on are dropped. The genome is only read.
 
 from __future__ import annotations
 
-import contextlib
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +43,6 @@ __all__ = [
     "compile_cppn",
     "cppn_function",
     "evaluate_rows",
-    "torch_threads",
 ]
 
 
@@ -186,24 +184,6 @@ def _layout(genome: CPPNGenome) -> Layout:
               [slot[o] for o in genome.output_ids])
     genome.__dict__["_layout"] = layout
     return layout
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run with ``count`` torch intra-op threads, then restore the previous count.
-
-    Programs over tiny tensors (XOR's four patterns) run fastest on one thread; on a busy machine
-    extra threads cost more in synchronisation than they compute.
-    """
-    before = torch.get_num_threads()
-    if before != count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if before != count:
-            torch.set_num_threads(before)
-
 
 
 class PopulationCPPN:

@@ -9,12 +9,16 @@ Nothing here pickles a module.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import json
 import keyword
+import logging
+import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -34,6 +38,9 @@ _HELPER_CLASSES: tuple[type[nn.Module], ...] = (
     ops.Zero,
     ops.ResNetBasicBlock,
 )
+#: Names of the ONNX graph's input and output; both have a dynamic batch axis ``batch``.
+ONNX_INPUT = "x"
+ONNX_OUTPUT = "logits"
 #: Names the generated forward may use from its globals.
 _ALLOWED_GLOBALS = frozenset({"torch"})
 
@@ -98,10 +105,14 @@ def export_module(module: nn.Module, path: str | Path, example_input: torch.Tens
     """Write a compiled network to ``path``; the suffix picks the format.
 
     * ``.onnx``: ``torch.onnx.export`` in eval mode (the dynamo exporter first, the TorchScript
-      exporter if that fails); the module's train/eval mode is restored afterwards.
+      exporter if that fails), input ``x`` and output ``logits`` with a dynamic batch axis (any
+      batch size runs on onnxruntime); the module's train/eval mode is restored afterwards.
     * ``.pt``: ``torch.save(module.state_dict())``, a tensor archive that loads with
       ``torch.load(path, weights_only=True)``; no module is pickled.
     * ``.py``: :func:`python_source` (the module must come from the compiler).
+
+    The file is written under a temporary name in the same folder and renamed into place, so an
+    interrupted export never leaves a partial file at ``path``.
 
     Args:
         module: the network.
@@ -116,34 +127,78 @@ def export_module(module: nn.Module, path: str | Path, example_input: torch.Tens
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    write: Callable[[Path], None]
     if suffix == ".pt":
-        torch.save(module.state_dict(), path)
+        def write(tmp: Path) -> None:
+            torch.save(module.state_dict(), tmp)
     elif suffix == ".py":
         if not isinstance(module, fx.GraphModule):
             raise TypeError("export: .py export needs a module built by compile_genome")
-        path.write_text(python_source(module))
+        source = python_source(module)
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(source)
     elif suffix == ".onnx":
-        _export_onnx(module, path, example_input)
+        def write(tmp: Path) -> None:
+            _export_onnx(module, tmp, example_input)
     else:
         raise ValueError(f"export: unknown format {path.suffix!r}; use .onnx, .pt or .py")
+    _write_atomically(path, write)
     return path
 
 
 # --------------------------------------------------------------------------- internals
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _export_onnx(module: nn.Module, path: Path, example_input: torch.Tensor) -> None:
+    """Write ``module`` as ONNX with a dynamic batch axis (input ``x``, output ``logits``).
+
+    The dynamo exporter runs first (its progress lines are kept off the console; the weights go
+    inside the one file, no ``.data`` beside it), the TorchScript exporter if it fails. A batch
+    of one is widened to two for tracing: ``torch.export`` specialises a dimension of size 1,
+    which would fix the batch axis.
+    """
     was_training = module.training
     module.eval()
+    if example_input.shape[0] < 2:
+        example_input = example_input.expand(2, *example_input.shape[1:]).contiguous()
     try:
+        chatter = io.StringIO()
         try:
-            torch.onnx.export(module, (example_input,), str(path), dynamo=True, verbose=False,
-                              input_names=["x"], output_names=["logits"])
+            with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), \
+                    _quiet_logger("torch.onnx"):
+                torch.onnx.export(module, (example_input,), str(path), dynamo=True,
+                                  verbose=False, external_data=False, input_names=[ONNX_INPUT],
+                                  output_names=[ONNX_OUTPUT],
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
         except Exception as exc:  # the dynamo path needs onnxscript and can reject a graph
             warnings.warn(f"export: dynamo ONNX export failed ({type(exc).__name__}: {exc}); "
                           "using the TorchScript exporter", stacklevel=3)
             torch.onnx.export(module, (example_input,), str(path), dynamo=False,
-                              input_names=["x"], output_names=["logits"])
+                              input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
+                              dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}})
     finally:
         module.train(was_training)
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Keep the ``name`` logger's notices below errors off the console for the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _header(module: fx.GraphModule, class_name: str) -> str:

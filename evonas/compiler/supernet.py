@@ -21,11 +21,7 @@ from torch import nn
 
 from evonas.compiler.ops import ResNetBasicBlock, Zero, build_op
 from genomes import DAGGenome, Edge, NB201Space
-
-#: The cell's edges ``(src, dst)`` in NAS-Bench-201 order: ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``.
-NB201_EDGES: tuple[tuple[int, int], ...] = tuple((src, dst) for dst in range(1, 4)
-                                                  for src in range(dst))
-
+from genomes.space import NB201_EDGES
 
 
 def _candidate_op(name: str, channels: int) -> nn.Module:

@@ -8,11 +8,15 @@
 * ``RayEvaluator`` (``backend: ray``, in :mod:`evonas.evaluation.ray_backend`): one Ray actor per
   slot, on a local Ray instance or a cluster; needs the optional ``ray`` extra.
 
-Build one with :func:`make_evaluator`; the campaign talks to it through :class:`Evaluator`.
+Build one with :func:`make_evaluator`; the campaign talks to it through :class:`Evaluator`. A
+backend is a factory registered by name with :func:`register_backend` (``evaluator.backend`` in a
+config names it); ``local`` and ``ray`` are registered here.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from evonas.evaluation.base import EvalJob, EvalResult, Evaluator
@@ -24,6 +28,7 @@ from evonas.tasks import build_task
 from genomes import space_from_dict
 
 __all__ = [
+    "BACKENDS",
     "BatchedInProcessEvaluator",
     "EvalJob",
     "EvalResult",
@@ -34,7 +39,38 @@ __all__ = [
     "WorkerStartupError",
     "estimate_peak_memory",
     "make_evaluator",
+    "register_backend",
 ]
+
+#: ``factory(task_config, space_config, **evaluator_options) -> Evaluator``: the options are the
+#: ``evaluator:`` section (:data:`evonas.evaluation.options.EVALUATOR_OPTIONS`) but ``backend``.
+BackendFactory = Callable[..., Evaluator]
+
+#: Backend name (``evaluator.backend``) -> its factory, or the factory's ``module:attr`` path
+#: (imported when the backend is first used, so that Ray loads only for ``backend: ray``).
+BACKENDS: dict[str, BackendFactory | str] = {}
+
+
+def register_backend(name: str, factory: BackendFactory | str) -> None:
+    """Make ``evaluator.backend: <name>`` build evaluators with ``factory``.
+
+    Args:
+        name: the config name.
+        factory: called as ``factory(task_config, space_config, **options)`` with every
+            ``evaluator:`` option but ``backend``; or its ``module:attr`` import path.
+    """
+    BACKENDS[name] = factory
+
+
+def _backend(name: str) -> BackendFactory:
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise ValueError(f"evaluator.backend: must be one of {', '.join(sorted(BACKENDS))}, "
+                         f"got {name!r}")
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = BACKENDS[name] = getattr(importlib.import_module(module), attr)
+    return factory
 
 
 def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], workers: int,
@@ -80,16 +116,20 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
         ConfigError: when ``backend`` is ``"ray"`` and Ray is not installed.
         TaskError: when ``workers`` is 0 and the task config is invalid.
     """
-    if backend == "ray":
-        if workers_per_device is not None:
-            raise ValueError("workers_per_device: the local pool only; with backend: ray, set "
-                             "workers (and num_gpus per actor)")
-        from evonas.evaluation.ray_backend import RayEvaluator
+    return _backend(backend)(task_config, space_config, workers=workers, timeout=timeout,
+                             devices=devices, max_crashes=max_crashes,
+                             max_tasks_per_worker=max_tasks_per_worker, address=address,
+                             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
+                             workers_per_device=workers_per_device, device_memory=device_memory,
+                             memory_safety_factor=memory_safety_factor)
 
-        return RayEvaluator(task_config, space_config, workers, timeout, address=address,
-                            num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
-    if backend != "local":
-        raise ValueError(f"evaluator.backend: must be local or ray, got {backend!r}")
+
+def _local_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], *, workers: int,
+                     timeout: float | None, devices: list[str] | None, max_crashes: int,
+                     max_tasks_per_worker: int | None, workers_per_device: int | None,
+                     device_memory: int | str | None, memory_safety_factor: float,
+                     **_ray_only: Any) -> Evaluator:
+    """The ``local`` backend: in-process (``workers: 0``) or a pool of worker processes."""
     if workers < 0:
         raise ValueError(f"workers: must be 0 (in-process) or more, got {workers}")
     if workers == 0:
@@ -106,3 +146,21 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
                               max_crashes=max_crashes, max_tasks_per_worker=max_tasks_per_worker,
                               workers_per_device=workers_per_device, device_memory=device_memory,
                               memory_safety_factor=memory_safety_factor)
+
+
+def _ray_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], *, workers: int,
+                   timeout: float | None, address: str | None, num_cpus: float, num_gpus: float,
+                   max_retries: int, workers_per_device: int | None, **_pool_only: Any
+                   ) -> Evaluator:
+    """The ``ray`` backend: one Ray actor per slot (needs the optional ``ray`` extra)."""
+    if workers_per_device is not None:
+        raise ValueError("workers_per_device: the local pool only; with backend: ray, set "
+                         "workers (and num_gpus per actor)")
+    from evonas.evaluation.ray_backend import RayEvaluator  # local: Ray loads only when used
+
+    return RayEvaluator(task_config, space_config, workers, timeout, address=address,
+                        num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)
+
+
+register_backend("local", _local_evaluator)
+register_backend("ray", _ray_evaluator)

@@ -172,6 +172,9 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
                    safety_factor: float = DEFAULT_SAFETY_FACTOR) -> tuple[Estimator, int]:
     """Build the task once in this process and return a job estimator and its resident bytes.
 
+    The estimator is the space's memory hook (``space.memory_hook``, see
+    :mod:`genomes.protocol`); a space without one (``neat``) estimates 0.
+
     Returns:
         ``(estimate, resident_bytes)``: ``estimate(job)`` is the job's estimated peak memory in
         bytes (cached per architecture; 0 where the task or the genome has no network to
@@ -181,16 +184,17 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
         TaskError: when the task config is invalid.
     """
     from evonas.tasks import build_task
-    from genomes import FreeSpace, NB201Space, genome_from_dict, space_from_dict
+    from genomes import genome_from_dict, load_hook, space_from_dict
 
     space = space_from_dict(space_config)
     task = build_task(task_config, space)
     resident = _resident_bytes(task)
     recipe = _find_attr(task, "recipe")
     input_shape, num_classes = task.input_shape, task.num_classes
-    if (recipe is None or input_shape is None or num_classes is None
-            or not isinstance(space, NB201Space | FreeSpace)):
+    memory_hook = space.memory_hook
+    if recipe is None or input_shape is None or num_classes is None or memory_hook is None:
         return (lambda job: 0), resident
+    hook: str = memory_hook
     cache: OrderedDict[str, int] = OrderedDict()
 
     def estimate(job: EvalJob) -> int:
@@ -198,7 +202,7 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        from evonas.evaluation.memory import estimate_peak_memory
+        estimate_peak_memory = load_hook(hook)  # imported on first use (it loads torch)
 
         try:
             need = estimate_peak_memory(

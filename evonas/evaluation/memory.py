@@ -112,9 +112,12 @@ def estimate_peak_memory(genome: Any, space: Any, input_shape: tuple[int, int, i
                          safety_factor: float = DEFAULT_SAFETY_FACTOR) -> MemoryEstimate:
     """Estimate the peak device memory of training ``genome`` (see the module docstring).
 
+    This is the ``memory_hook`` of the DAG spaces (:mod:`genomes.protocol`); it works for any
+    space with a ``compile_hook``, since it measures the network :func:`compile_genome` builds.
+
     Args:
-        genome: a :class:`~genomes.DAGGenome` of ``space``.
-        space: its search space (``nb201`` or ``free``).
+        genome: a genome of ``space`` (a :class:`~genomes.DAGGenome` for ``nb201`` and ``free``).
+        space: its search space; it must have a compile hook.
         input_shape: ``(channels, height, width)`` of one input.
         num_classes: outputs of the classifier.
         batch_size: the training batch size.
@@ -128,6 +131,7 @@ def estimate_peak_memory(genome: Any, space: Any, input_shape: tuple[int, int, i
     Raises:
         ValueError: on a batch size below 1, an unknown optimizer or a bad safety factor.
         GenomeError: when the genome does not belong to the space.
+        TypeError: for a space without a compile hook.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: must be at least 1, got {batch_size}")

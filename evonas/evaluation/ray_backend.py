@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -79,11 +80,9 @@ class EvaluationActor:
         self.task = self.space = None
         self.setup_error: tuple[str, str] | None = None
         try:
-            from evonas.tasks import build_task
-            from genomes import space_from_dict
+            from evonas.tasks.registry import build_task_and_space
 
-            self.space = space_from_dict(space_config)
-            self.task = build_task(task_config, self.space)
+            self.task, self.space = build_task_and_space(task_config, space_config)
             self.task.warm_up(device)
             torch = sys.modules.get("torch")
             if threads and torch is not None:
@@ -180,6 +179,11 @@ class RayEvaluator(SlotEvaluator):
             if address is None:
                 options.setdefault("num_cpus", max(usable_cpus(), math.ceil(workers * num_cpus)))
                 options.setdefault("include_dashboard", False)
+                # Actors import what this process can: a task or strategy named by import path
+                # (``my_module:make_task``) resolves in them as here. On a cluster the module must
+                # be installed on every node (or shipped with Ray's runtime_env py_modules).
+                options.setdefault("runtime_env", {"env_vars": {"PYTHONPATH": os.pathsep.join(
+                    p for p in sys.path if p and os.path.isdir(p))}})
             ray.init(address=address, **options)
             self._owns_ray = True
         try:

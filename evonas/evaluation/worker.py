@@ -41,8 +41,15 @@ STOP = b"null"
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def encode_job(individual_id: int, seed: int, genome: Any) -> bytes:
-    """A job as the worker receives it. Raises TypeError or ValueError if not JSON-able."""
+def encode_job(individual_id: int, seed: int, genome: Any, genome_json: str | None = None
+               ) -> bytes:
+    """A job as the worker receives it. Raises TypeError or ValueError if not JSON-able.
+
+    ``genome_json``: ``genome`` already in compact JSON (a genome's cached ``to_json()``),
+    spliced in as it is instead of being encoded again (the same bytes).
+    """
+    if genome_json is not None and type(individual_id) is int and type(seed) is int:
+        return f"[{individual_id},{seed},{genome_json}]".encode()
     return _encode([individual_id, seed, genome]).encode()
 
 
@@ -114,11 +121,9 @@ def _set_up(spec: dict[str, Any]) -> tuple[Any, Any]:
     calls make it certain. Tasks that never import torch (table lookups) skip its import entirely,
     which keeps worker start-up fast.
     """
-    from evonas.tasks import build_task
-    from genomes import space_from_dict
+    from evonas.tasks.registry import build_task_and_space
 
-    space = space_from_dict(spec["space"])
-    task = build_task(spec["task"], space)
+    task, space = build_task_and_space(spec["task"], spec["space"])
     task.warm_up(spec["device"])
     threads = spec.get("threads")
     torch = sys.modules.get("torch")

@@ -1,6 +1,7 @@
 """Assemble the campaign report: read the run once, draw every chart, write one HTML file.
 
-The run is read inside one read transaction (:func:`evonas.lineage.read_snapshot`), so a report
+The run is read inside one read transaction
+(:func:`evonas.analysis.lineage.read_snapshot`), so a report
 of a campaign still running shows one consistent moment of it.
 """
 
@@ -13,14 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from evonas import lineage
+from evonas.analysis import lineage
 from evonas.objectives import Objective, objectives_from_config, pareto_mask
 from evonas.report import figures
 from evonas.report import html as h
 from evonas.report.drawing import draw_genome
+from evonas.retrain import TrainedModel, latest_models
 from evonas.run import Run
 from evonas.storage import PENDING, Journal, JournalError, Status
 from genomes import GenomeError, genome_from_dict
+from genomes.space import NB201_EDGES
 
 #: The report's file name inside the run folder.
 REPORT_FILE = "report.html"
@@ -114,6 +117,25 @@ def _operators_section(stats: lineage.OperatorStats) -> str:
                            f"Individuals split into {len(stats.windows)} windows of birth order.")
 
 
+def _trained_section(models: list[TrainedModel]) -> str:
+    """The models ``evonas train`` kept: test accuracy after training on train + validation."""
+    rows = [[f"#{m.individual_id}", m.task_name, _metric(m.metrics, "epochs"),
+             _metric(m.metrics, "test_accuracy"), _metric(m.metrics, "params"),
+             _metric(m.metrics, "train_seconds", ".1f"),
+             m.weights.name if m.intact() else f"{m.weights.name} (missing or damaged)"]
+            for m in models]
+    return h.table(["individual", "task", "epochs", "test accuracy", "params", "seconds",
+                    "weights"], rows, "trained-table", numeric=(2, 3, 4, 5))
+
+
+def _metric(metrics: dict[str, Any], key: str, spec: str = ".4f") -> str:
+    """A journaled metric for a table cell: an integer as is, a float with ``spec``, else -."""
+    value = metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return str(value) if isinstance(value, int) else format(value, spec)
+
+
 def _failures_section(journal: Journal) -> str:
     total = journal.failure_count()
     if not total:
@@ -129,8 +151,6 @@ def _failures_section(journal: Journal) -> str:
 
 def _search_section(run: Run, ops: list[str] | None) -> str:
     """A differentiable search's log (DARTS): the alphas per epoch and the derivations."""
-    from evonas.compiler.supernet import NB201_EDGES
-
     history = run.search_history()
     body = ""
     if ops:
@@ -207,6 +227,9 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
                                       _search_section(run, search["ops"])))
         sections.append(h.section("best-genome", "Best genome", best_body))
         sections.append(h.section("ancestry", "Ancestry of the best", ancestry_body))
+        trained = latest_models(run.path)
+        if trained:
+            sections.append(h.section("trained", "Trained models", _trained_section(trained)))
         stats = lineage.operator_stats(journal, windows)
         sections.append(h.section("operators", "Operators", _operators_section(stats)))
         rows = lineage.diversity(journal, windows=max(1, min(20, len(everyone) // 10)))

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from evonas.lineage import DiversityRow, Node, OperatorStats
+from evonas.analysis.lineage import DiversityRow, Node, OperatorStats
 from evonas.objectives import Objective
 
 #: Colours of operators, assigned in order of first appearance.
@@ -113,7 +113,7 @@ def pareto_figure(values: np.ndarray, mask: np.ndarray, objectives: Sequence[Obj
 def ancestry_figure(found: dict[int, Node], root: int, path: Sequence[int]) -> bytes:
     """The ancestry of ``root`` as a tree: birth order across, fitness up, edges by operator.
 
-    ``path`` (root first) is drawn bold: the chain of :func:`evonas.lineage.path_to_root`.
+    ``path`` (root first) is drawn bold: the chain of :func:`evonas.analysis.lineage.path_to_root`.
     """
     fig = Figure(figsize=(10, 5))
     ax = fig.add_subplot()

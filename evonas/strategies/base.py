@@ -24,20 +24,21 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 
+from evonas.options import OptionSchema
 from genomes import (
     CPPNGenome,
     DAGGenome,
     DAGSpace,
-    FreeSpace,
     Genome,
     GenomeError,
-    NB201Space,
     SearchSpace,
+    as_search_space,
     genome_from_dict,
+    genome_kind_of,
 )
 
 
@@ -98,19 +99,19 @@ class Evaluated:
 
 
 def dag_space(space: SearchSpace) -> DAGSpace:
-    """``space``, checked to be a DAG space (for strategies that breed DAGs only).
+    """``space``, checked to be one the DAG operators work in (for strategies that breed DAGs
+    only): it holds DAG genomes (``genome_kind: dag``) and says whether its topology is fixed
+    (``fixed_topology``, see :mod:`genomes.space`).
 
     Raises:
         TypeError: for another space (as the DAG operators do).
     """
-    if not isinstance(space, NB201Space | FreeSpace):
+    if getattr(space, "genome_kind", None) != "dag" or not hasattr(space, "fixed_topology"):
         raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
-    return space
+    return cast("DAGSpace", space)
 
 
 _G = TypeVar("_G", DAGGenome, CPPNGenome)
-#: How an error message names each genome kind.
-_KIND_NAMES: dict[type, str] = {DAGGenome: "DAG", CPPNGenome: "CPPN"}
 
 
 def genome_of_kind(genome: Genome, kind: type[_G], strategy: str) -> _G:
@@ -120,8 +121,8 @@ def genome_of_kind(genome: Genome, kind: type[_G], strategy: str) -> _G:
         GenomeError: when it is another kind of genome.
     """
     if not isinstance(genome, kind):
-        raise GenomeError(f"the {strategy} strategy breeds {_KIND_NAMES[kind]} genomes, got "
-                          f"{type(genome).__name__}")
+        raise GenomeError(f"the {strategy} strategy breeds {genome_kind_of(kind).label} genomes, "
+                          f"got {type(genome).__name__}")
     return genome
 
 
@@ -149,9 +150,24 @@ class Strategy(abc.ABC):
     #: (``campaign.order: async``), not in birth order. A strategy that would wait for a whole
     #: batch of results before it proposes more should then keep proposing instead.
     asynchronous: bool = False
+    #: The options ``strategy:`` may set (the constructor's keyword arguments), with defaults,
+    #: ranges and docs; the config layer validates a config's ``strategy:`` mapping with it.
+    options: ClassVar[OptionSchema] = OptionSchema()
+
+    @classmethod
+    def label(cls, options: dict[str, Any]) -> str:
+        """How comparisons name runs of this strategy with these options (default: its name;
+        DARTS adds its order, ``darts-2nd``)."""
+        return cls.name
+
+    @classmethod
+    def check_space(cls, space: SearchSpace, label: str) -> None:
+        """Refuse a search space this strategy cannot search (a :class:`ConfigError` naming
+        ``strategy.name`` or ``space.name``); every space is accepted by default."""
+        return None
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator) -> None:
-        self.space = space
+        self.space: SearchSpace = as_search_space(space)
         self.rng = rng
 
     @abc.abstractmethod

@@ -42,16 +42,18 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from evonas.compiler.cppn import torch_threads
 from evonas.compiler.supernet import NB201_EDGES, Supernet, derive_genome
 from evonas.errors import ConfigError
+from evonas.evaluation.threads import torch_threads
+from evonas.options import Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.tensor_json import (
     decode_tensor,
@@ -74,10 +76,19 @@ def check_config(config: dict[str, Any], space: SearchSpace, label: str | None =
     Raises:
         ConfigError: naming the file and the field at fault.
     """
+    _check_space(space, label)
+    _check_options(config, label)
+
+
+def _check_space(space: SearchSpace, label: str | None) -> None:
     prefix = f"{label}: " if label else ""
     if not isinstance(space, NB201Space):
         raise ConfigError(f"{prefix}strategy.name: darts searches the nb201 cell space "
                           f"(space.name: nb201), not {space.name!r}")
+
+
+def _check_options(config: dict[str, Any], label: str | None) -> None:
+    prefix = f"{label}: " if label else ""
     if config.get("order", 1) not in (1, 2):
         raise ConfigError(f"{prefix}strategy.order: must be 1 (first order) or 2 (second "
                           f"order), got {config.get('order')!r}")
@@ -128,6 +139,33 @@ class DARTS(Strategy):
     """
 
     name = "darts"
+    options: ClassVar[OptionSchema] = OptionSchema(
+        Option("epochs", 20, "supernet training epochs", low=1, high=100_000),
+        Option("order", 1, "1: first-order DARTS; 2: second order (unrolled)"),
+        Option("batch_size", 64, "supernet training batch size", low=2, high=65536),
+        shared.lr(0.025, "the supernet weights' SGD learning rate (cosine-annealed)"),
+        Option("lr_min", 0.001, "the weights' learning rate at the end of the schedule", low=0),
+        Option("momentum", 0.9, "SGD momentum of the weights", low=0, high=1),
+        Option("weight_decay", 0.0003, "weight decay of the weights", low=0),
+        Option("grad_clip", 5.0, "gradient-norm clip of the weights", low=0),
+        Option("alpha_lr", 0.0003, "Adam learning rate of the architecture weights", low=0,
+               low_open=True),
+        Option("alpha_weight_decay", 0.001, "weight decay of the architecture weights", low=0),
+        Option("derive_every", 1, "derive (and propose) a cell every this many epochs", low=1),
+        Option("collapse_fraction", 0.5, "stop when this fraction of edges collapse to skips",
+               low=0, high=1, high_open=True),
+        Option("device", "cpu", "torch device of the supernet (cpu, cuda, cuda:N or auto)"),
+        Option("threads", 1, "torch threads of the supernet's training", low=1, high=1024),
+        check=_check_options,
+    )
+
+    @classmethod
+    def check_space(cls, space: SearchSpace, label: str) -> None:
+        _check_space(space, label)
+
+    @classmethod
+    def label(cls, options: dict[str, Any]) -> str:
+        return f"darts-{'2nd' if options.get('order') == 2 else '1st'}"
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, epochs: int = 20,
                  order: int = 1, batch_size: int = 64, lr: float = 0.025, lr_min: float = 0.001,

@@ -37,14 +37,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from deap import tools
 
+from evonas.options import MAX_POPULATION, Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, cppn_genome
 from evonas.strategies.deap_bridge import Member, deap_random
-from evonas.strategies.generations import GenerationalStrategy
+from evonas.strategies.generation_loop import GenerationalStrategy
 from genomes import CPPNGenome, GenomeError, InnovationTracker, NEATSpace, SearchSpace
 from operators import OperatorNotApplicable
 from operators.neat import (
@@ -129,6 +131,42 @@ class NEAT(GenerationalStrategy):
 
     name = "neat"
     member_lists = ("members",)
+    options: ClassVar[OptionSchema] = OptionSchema(
+        shared.population(150, "genomes per generation"),
+        Option("c1", 1.0, "compatibility weight of excess genes", low=0),
+        Option("c2", 1.0, "compatibility weight of disjoint genes", low=0),
+        Option("c3", 0.4, "compatibility weight of the mean weight difference", low=0),
+        Option("compatibility_threshold", 3.0, "distance below which genomes share a species",
+               low=0),
+        Option("target_species", None, "adjust the threshold towards this many species (null: "
+               "fixed threshold)", kind=int, low=1, high=MAX_POPULATION),
+        Option("threshold_step", 0.3, "threshold change per generation when targeting", low=0),
+        Option("min_threshold", 0.3, "lowest threshold when targeting", low=0),
+        Option("stagnation", 15, "generations without improvement before a species dies", low=1),
+        Option("species_elitism", 2, "best species protected from stagnation", low=0,
+               high=MAX_POPULATION),
+        Option("elitism", 1, "best members of a species copied unchanged", low=0,
+               high=MAX_POPULATION),
+        Option("elitism_min_size", 5, "species size from which elitism applies", low=0),
+        Option("survival_threshold", 0.2, "fraction of each species allowed to breed", low=0,
+               low_open=True, high=1),
+        shared.crossover_prob(0.75, "chance that a child is bred by crossover"),
+        Option("interspecies_prob", 0.001, "chance that crossover takes a mate from another "
+               "species", low=0, high=1),
+        Option("parent_selection", "random", "how parents are picked within a species",
+               choices=("random", "tournament")),
+        shared.tournament_size(),
+        Option("add_node_prob", 0.03, "chance of the add-node mutation", low=0, high=1),
+        Option("add_connection_prob", 0.05, "chance of the add-connection mutation", low=0,
+               high=1),
+        Option("weight_prob", 0.8, "chance that a child's weights are perturbed", low=0, high=1),
+        Option("weight_rate", 1.0, "fraction of weights perturbed", low=0, high=1),
+        Option("bias_prob", 0.5, "chance that a child's biases are perturbed", low=0, high=1),
+        Option("bias_rate", 0.5, "fraction of biases perturbed", low=0, high=1),
+        Option("activation_prob", 0.0, "chance of an activation change", low=0, high=1),
+        Option("toggle_prob", 0.0, "chance of enabling or disabling a connection", low=0, high=1),
+        shared.generations(),
+    )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 150,
                  c1: float = 1.0, c2: float = 1.0, c3: float = 0.4,

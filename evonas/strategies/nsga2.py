@@ -16,8 +16,8 @@ Each generation:
    crowding distance.
 2. Offspring: ``population`` parents drawn by :func:`~deap.tools.selTournamentDCD` (dominance
    first, then crowding distance), taken in pairs. A pair is crossed over with probability
-   ``crossover_rate`` (two children, :func:`operators.crossover_dag` both ways round); then each
-   child is mutated with probability ``mutation_rate``. A child that neither touched is a copy
+   ``crossover_prob`` (two children, :func:`operators.crossover_dag` both ways round); then each
+   child is mutated with probability ``mutation_prob``. A child that neither touched is a copy
    (``{"op": "reproduce"}``, which the campaign's cache answers for free), as in DEAP's
    ``varAnd``.
 3. When the whole generation has been told, the next population is
@@ -27,14 +27,14 @@ Each generation:
 Failed evaluations (and results with a non-finite objective) rank below every success: they are
 kept out of the non-dominated sort and only fill the population when there are too few successes.
 Objectives, their parsing and dominance live in :mod:`evonas.objectives`; the Pareto front of a
-whole run is :func:`evonas.pareto.pareto_front`.
+whole run is :func:`evonas.analysis.pareto.pareto_front`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from deap import base, tools
@@ -42,9 +42,11 @@ from deap import base, tools
 from evonas.errors import ConfigError
 from evonas.objectives import DEFAULT_OBJECTIVES as _DEFAULTS
 from evonas.objectives import Objective, parse_objectives
+from evonas.options import Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, dag_genome, dag_space
 from evonas.strategies.deap_bridge import deap_random
-from evonas.strategies.generations import GenerationalStrategy
+from evonas.strategies.generation_loop import GenerationalStrategy
 from genomes import DAGGenome, SearchSpace, genome_from_dict
 from operators import crossover_dag, mutate, random_genome
 
@@ -78,7 +80,7 @@ def check_config(config: dict[str, Any], label: str | None = None) -> None:
     if population % 4:
         raise ConfigError(f"{prefix}strategy.population: NSGA-II's tournament "
                           f"(selTournamentDCD) needs a multiple of 4, got {population}")
-    for prob in ("crossover_rate", "mutation_rate"):
+    for prob in ("crossover_prob", "mutation_prob"):
         if config.get(prob, 0) > 1:
             raise ConfigError(f"{prefix}strategy.{prob}: must be at most 1, got {config[prob]}")
 
@@ -189,9 +191,10 @@ class NSGA2(GenerationalStrategy):
         objectives: ``[{metric: NAME, goal: max|min}, ...]`` (or
             :class:`~evonas.objectives.Objective`): task metrics to optimise (``fitness``
             is the task's fitness). Default: fitness up, ``params`` down.
-        crossover_rate: probability that a pair of parents is crossed over.
-        mutation_rate: probability that a child is mutated (after crossover or not; the two rates
-            are independent, as in DEAP's ``varAnd``).
+        crossover_prob: probability that a pair of parents is crossed over (the config also
+            takes the older name ``crossover_rate``).
+        mutation_prob: probability that a child is mutated (after crossover or not; the two
+            chances are independent, as in DEAP's ``varAnd``; older name ``mutation_rate``).
         generations: stop after this many generations (None: the campaign budget decides).
         mutation_weights: relative weights of the mutation operators by name.
 
@@ -201,23 +204,34 @@ class NSGA2(GenerationalStrategy):
 
     name = "nsga2"
     member_lists = ("population",)
+    options: ClassVar[OptionSchema] = OptionSchema(
+        shared.population(20, "members kept each generation, and children per generation (a "
+                          "multiple of 4)"),
+        Option("objectives", None, "[{metric: NAME, goal: max|min}, ...] (null: fitness up, "
+               "params down)", kind=list),
+        shared.crossover_prob(0.5, "chance that a pair of parents is crossed over",
+                              aliases=("crossover_rate",)),
+        shared.mutation_prob(0.8, "chance that a child is mutated", aliases=("mutation_rate",)),
+        shared.generations(),
+        shared.mutation_weights(),
+        check=check_config,
+    )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
                  objectives: list[dict[str, str] | Objective] | None = None,
-                 crossover_rate: float = 0.5, mutation_rate: float = 0.8,
+                 crossover_prob: float = 0.5, mutation_prob: float = 0.8,
                  generations: int | None = None,
                  mutation_weights: dict[str, float] | None = None) -> None:
         super().__init__(space, rng, generations)
         check_config({"objectives": objectives, "population": population,
-                      "crossover_rate": crossover_rate, "mutation_rate": mutation_rate})
+                      "crossover_prob": crossover_prob, "mutation_prob": mutation_prob})
         self.objectives = parse_objectives(objectives)
         self.signs = [o.sign for o in self.objectives]
         self.mu = population
-        self.crossover_rate = crossover_rate
-        self.mutation_rate = mutation_rate
+        self.crossover_prob = crossover_prob
+        self.mutation_prob = mutation_prob
         self.mutation_weights = mutation_weights
         self.population: list[MOMember] = []
-
 
     def _member(self, result: Evaluated) -> MOMember:
         return MOMember(dag_genome(result.genome, self.name), result.id,
@@ -235,13 +249,13 @@ class NSGA2(GenerationalStrategy):
             parents = tools.selTournamentDCD(self.population, len(self.population))
         children: list[Candidate] = []
         for a, b in zip(parents[0::2], parents[1::2], strict=True):
-            if self.rng.random() < self.crossover_rate:
+            if self.rng.random() < self.crossover_prob:
                 pair = [self._crossover(a, b), self._crossover(b, a)]
             else:
                 pair = [Candidate(a.genome, (a.id,), {"op": "reproduce"}),
                         Candidate(b.genome, (b.id,), {"op": "reproduce"})]
             for child in pair:
-                if self.rng.random() < self.mutation_rate:
+                if self.rng.random() < self.mutation_prob:
                     child = self._mutate(child)
                 child.generation = self.generation
                 children.append(child)

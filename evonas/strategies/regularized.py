@@ -5,23 +5,55 @@ Steady state, one child at a time:
 
 1. The first ``population`` individuals are random genomes.
 2. After that, each child is a mutation of the winner of a tournament of ``sample`` members drawn
-   at random from the population (DEAP's :func:`~deap.tools.selTournament`).
+   at random from the population (DEAP's :func:`~deap.tools.selTournament`, run as
+   :func:`~evonas.strategies.deap_bridge.deap_random` runs it: the same draws, the same winner).
 3. Every evaluated child joins the population; when it holds more than ``population`` members the
    **oldest** dies, whatever its fitness.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from deap import tools
 
+from evonas.errors import ConfigError
+from evonas.options import MAX_POPULATION, Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_genome, dag_space
-from evonas.strategies.deap_bridge import Member, deap_random
+from evonas.strategies.deap_bridge import Member
 from genomes import SearchSpace
 from operators import mutate, random_genome
+
+
+def _check_sample(options: dict[str, Any], label: str) -> None:
+    if options["sample"] > options["population"]:
+        raise ConfigError(f"{label}: strategy.sample: must not exceed strategy.population "
+                          f"({options['population']}), got {options['sample']}")
+
+
+def tournament(members: list[Member], size: int, rng: np.random.Generator,
+               private: random.Random) -> Member:
+    """The winner of one tournament of ``size`` members drawn with replacement.
+
+    Exactly ``with deap_random(rng): tools.selTournament(members, 1, size)[0]``: one draw from
+    ``rng`` seeds Python's Mersenne Twister, ``size`` ``random.choice`` calls pick the
+    aspirants, and the first of the fittest wins (DEAP's ``max`` over fitnesses, whose ``>``
+    is ``not <=`` on the weighted values). It seeds ``private`` instead of the global
+    ``random`` module, whose state DEAP's run saves and restores anyway.
+    """
+    private.seed(int(rng.integers(0, 2**63 - 1)))
+    choice = private.choice
+    best = choice(members)
+    best_w = best.fitness.wvalues
+    for _ in range(size - 1):
+        aspirant = choice(members)
+        w = aspirant.fitness.wvalues
+        if not w <= best_w:
+            best, best_w = aspirant, w
+    return best
 
 
 class RegularizedEvolution(Strategy):
@@ -36,6 +68,13 @@ class RegularizedEvolution(Strategy):
     """
 
     name = "regularized_evolution"
+    options: ClassVar[OptionSchema] = OptionSchema(
+        shared.population(50, "P: living members; the oldest dies when a child joins"),
+        Option("sample", 10, "S: members drawn for each parent tournament", low=1,
+               high=MAX_POPULATION),
+        shared.mutation_weights(),
+        check=_check_sample,
+    )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 50,
                  sample: int = 10, mutation_weights: dict[str, float] | None = None) -> None:
@@ -45,6 +84,7 @@ class RegularizedEvolution(Strategy):
         self.mutation_weights = mutation_weights
         self.population: deque[Member] = deque()
         self.asked = 0
+        self._random = random.Random()  # seeded from rng before each tournament
 
     def ask(self, n: int) -> list[Candidate]:
         out = []
@@ -52,8 +92,7 @@ class RegularizedEvolution(Strategy):
             if self.asked < self.population_size or not self.population:
                 out.append(Candidate(random_genome(dag_space(self.space), self.rng)))
             else:
-                with deap_random(self.rng):
-                    (parent,) = tools.selTournament(list(self.population), 1, self.sample)
+                parent = tournament(list(self.population), self.sample, self.rng, self._random)
                 child, record = mutate(dag_genome(parent.genome, self.name), self.rng,
                                        dag_space(self.space), self.mutation_weights)
                 out.append(Candidate(child, (parent.id,), record))

@@ -3,7 +3,9 @@ Reinforcement Learning".
 
 The controller is a small LSTM that writes an architecture one decision at a time; each decision
 is a softmax over that step's options, and the option it picks is fed back as the next input.
-The *decision plan* fixes the sequence for a search space:
+The *decision plan* is the search space's encoding (``space.encoding()``, see
+:mod:`genomes.protocol`), so any space with one can be searched; :mod:`genomes.encoding` defines
+the DAG spaces':
 
 * ``nb201``: one op per cell edge, in NAS-Bench-201 order (``1<-0, 2<-0, 2<-1, 3<-0, 3<-1,
   3<-2``): 6 decisions over the 5 ops.
@@ -43,15 +45,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from evonas.compiler.cppn import torch_threads
 from evonas.errors import ConfigError
+from evonas.evaluation.threads import torch_threads
+from evonas.options import Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.tensor_json import (
     encode_module,
@@ -59,120 +62,50 @@ from evonas.strategies.tensor_json import (
     load_module,
     load_optimizer_state,
 )
-from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
+from genomes import Decision, Decoded, Encoding, SearchSpace, as_search_space
+from genomes.encoding import NO_EDGE
 
-#: The option meaning "no edge" in the free space's edge decisions.
-NO_EDGE = "-"
+__all__ = ["NO_EDGE", "Controller", "Decision", "Reinforce", "check_config", "decision_plan",
+           "decode", "init_uniform", "space_encoding"]
 
 
 # --------------------------------------------------------------------------- decision plan
-@dataclass(frozen=True)
-class Decision:
-    """One step of the controller.
+def space_encoding(space: SearchSpace) -> Encoding:
+    """``space``'s decision encoding.
 
-    Attributes:
-        kind: ``op`` (an NB201 edge), ``exists`` (a free inner node), ``width`` or ``edge``.
-        node: the node the decision is about (the destination for ``op`` and ``edge``).
-        src: the source node of an ``op`` or ``edge`` decision, else None.
-        options: what the softmax chooses among.
+    Raises:
+        TypeError: for a space without one (``neat``).
     """
-
-    kind: str
-    node: int
-    src: int | None
-    options: tuple[Any, ...]
-
-    @property
-    def source(self) -> int:
-        """``src`` of an ``op`` or ``edge`` decision (the decisions that have one)."""
-        assert self.src is not None, f"a {self.kind} decision has no source node"
-        return self.src
+    encoding = as_search_space(space).encoding()
+    if encoding is None:
+        raise TypeError(f"space: the reinforce strategy needs a space with a decision encoding; "
+                        f"the {space.name} space has none")
+    return encoding
 
 
 def decision_plan(space: SearchSpace) -> list[Decision]:
     """The fixed sequence of decisions that writes one genome of ``space`` (module docstring)."""
-    if isinstance(space, NB201Space):
-        ops = tuple(dict.fromkeys(space.ops))
-        return [Decision("op", dst, src, ops)
-                for dst in range(1, space.num_nodes) for src in range(dst)]
-    if not isinstance(space, FreeSpace):
-        raise TypeError(f"space: expected NB201Space or FreeSpace, got {type(space).__name__}")
-    last = space.max_nodes - 1
-    widths = tuple(dict.fromkeys(space.widths))
-    edge_options = (NO_EDGE, *dict.fromkeys(space.ops))
-    plan = []
-    for node in range(1, space.max_nodes):
-        if node < last:
-            plan.append(Decision("exists", node, None, (False, True)))
-        # Inner nodes choose their width; the output too, except in cell mode (cells must stack).
-        if node < last or space.mode == "network":
-            plan.append(Decision("width", node, None, widths))
-        plan.extend(Decision("edge", node, src, edge_options) for src in range(node))
-    return plan
+    return list(space_encoding(space).decisions)
 
 
-def decode(space: SearchSpace, plan: Sequence[Decision], choices: Sequence[int]
-           ) -> tuple[DAGGenome, list[bool], list[str]]:
+def decode(space: SearchSpace, plan: Sequence[Decision], choices: Sequence[int]) -> Decoded:
     """Turn one decision sequence into a genome of ``space``.
 
     Args:
         space: the search space.
-        plan: :func:`decision_plan` of the space.
+        plan: :func:`decision_plan` of the space (the space's own encoding decodes).
         choices: the option index picked at each step.
 
     Returns:
-        The genome (valid in ``space``), which decisions it used (the others are ignored by the
-        update), and the repairs made (``["dropped 3->7", "added 0->7"]``, usually empty).
+        ``(genome, used, repairs)``: the genome (valid in ``space``), which decisions it used (the
+        others are ignored by the update), and the repairs made (``["dropped 3->7",
+        "added 0->7"]``, usually empty).
     """
-    if isinstance(space, NB201Space):
-        edges = [Edge(d.source, d.node, d.options[c])
-                 for d, c in zip(plan, choices, strict=True)]
-        genome = DAGGenome(space.name, space.num_nodes, tuple(edges))
-        space.validate(genome)
-        return genome, [True] * len(plan), []
-    assert isinstance(space, FreeSpace)
-    last = space.max_nodes - 1
-    exists = {0: True, last: True}
-    for d, c in zip(plan, choices, strict=True):
-        if d.kind == "exists":
-            exists[d.node] = bool(d.options[c])
-    kept = [node for node in range(space.max_nodes) if exists[node]]
-    index = {node: i for i, node in enumerate(kept)}
-    n = len(kept)
-    widths = {node: space.fixed_width(index[node], n) for node in kept}
-    used, edges = [], []
-    for d, c in zip(plan, choices, strict=True):
-        if d.kind == "exists":
-            used.append(True)
-        elif d.kind == "width":
-            relevant = exists[d.node] and widths[d.node] is None
-            used.append(relevant)
-            if relevant:
-                widths[d.node] = int(d.options[c])
-        else:
-            relevant = exists[d.node] and exists[d.source]
-            used.append(relevant)
-            if relevant and d.options[c] != NO_EDGE:
-                edges.append(Edge(index[d.source], index[d.node], d.options[c]))
-    repairs = []
-    while len(edges) > space.max_edges:
-        e = edges.pop()
-        repairs.append(f"dropped {e.src}->{e.dst}")
-    node_widths: list[int] = []
-    for node in kept:  # every kept node has a fixed width or made a width decision
-        width = widths[node]
-        assert width is not None, f"node {node} has no width"
-        node_widths.append(width)
-    genome = DAGGenome(space.name, n, tuple(edges), tuple(node_widths))
-    if not genome.has_path():
-        if len(edges) == space.max_edges:
-            e = edges.pop()
-            repairs.append(f"dropped {e.src}->{e.dst}")
-        edges.append(Edge(0, n - 1, space.ops[0]))
-        repairs.append(f"added 0->{n - 1}")
-        genome = DAGGenome(space.name, n, tuple(edges), genome.widths)
-    space.validate(genome)
-    return genome, used, repairs
+    encoding = space_encoding(space)
+    if len(plan) != len(encoding.decisions):
+        raise ValueError(f"plan: {len(plan)} decisions, the space's encoding has "
+                         f"{len(encoding.decisions)}")
+    return encoding.decode(choices)
 
 
 # --------------------------------------------------------------------------- controller
@@ -267,19 +200,19 @@ def check_config(config: dict[str, Any], label: str | None = None) -> None:
     decay = config.get("baseline_decay", 0.9)
     if not 0 <= decay < 1:
         raise ConfigError(f"{prefix}strategy.baseline_decay: must be in [0, 1), got {decay}")
-    lr = config.get("learning_rate", 0.01)
+    lr = config.get("lr", 0.01)
     if not lr > 0:
-        raise ConfigError(f"{prefix}strategy.learning_rate: must be positive, got {lr}")
+        raise ConfigError(f"{prefix}strategy.lr: must be positive, got {lr}")
 
 
 class Reinforce(Strategy):
     """REINFORCE with an LSTM controller (see the module docstring for the algorithm).
 
     Args:
-        space: the search space (``nb201`` or ``free``).
+        space: the search space; it must have a decision encoding (``nb201``, ``free``).
         rng: the strategy's random generator: initial weights and every sampled decision.
         hidden_size: width of the controller's LSTM and embeddings.
-        learning_rate: Adam's step size.
+        lr: Adam's step size (the config also takes the older name ``learning_rate``).
         batch_size: results per policy update (1: update after every told result).
         baseline_decay: the moving-average baseline keeps this fraction of its value per reward.
         entropy_weight: weight of the policy-entropy bonus that keeps the controller exploring
@@ -294,23 +227,38 @@ class Reinforce(Strategy):
     """
 
     name = "reinforce"
+    options: ClassVar[OptionSchema] = OptionSchema(
+        Option("hidden_size", 64, "width of the controller's LSTM and embeddings", low=1,
+               high=4096),
+        shared.lr(0.01, "Adam's step size for the controller", aliases=("learning_rate",)),
+        Option("batch_size", 1, "results per policy update", low=1, high=65536),
+        Option("baseline_decay", 0.9, "fraction of the moving-average baseline kept per reward",
+               low=0, high=1, high_open=True),
+        Option("entropy_weight", 0.1, "weight of the policy-entropy bonus", low=0),
+        Option("normalize", True, "divide advantages by the rewards' standard deviation"),
+        Option("init_range", 0.1, "initial weights are uniform in [-init_range, init_range]",
+               low=0),
+        Option("failure_reward", None, "reward of a failed evaluation (null: the lowest seen)",
+               kind=float),
+    )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, hidden_size: int = 64,
-                 learning_rate: float = 0.01, batch_size: int = 1, baseline_decay: float = 0.9,
+                 lr: float = 0.01, batch_size: int = 1, baseline_decay: float = 0.9,
                  entropy_weight: float = 0.1, normalize: bool = True, init_range: float = 0.1,
                  failure_reward: float | None = None) -> None:
         super().__init__(space, rng)
-        check_config({"baseline_decay": baseline_decay, "learning_rate": learning_rate})
+        check_config({"baseline_decay": baseline_decay, "lr": lr})
         self.batch_size = batch_size
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
         self.normalize = normalize
         self.failure_reward = failure_reward
-        self.plan = decision_plan(space)
+        self.encoding = space_encoding(space)
+        self.plan = list(self.encoding.decisions)
         with torch_threads(1):
             self.controller = Controller([len(d.options) for d in self.plan], hidden_size)
             init_uniform(self.controller, rng, init_range)
-            self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=learning_rate)
+            self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
         self.baseline: float | None = None
         self.reward_count, self.reward_mean, self.reward_m2 = 0, 0.0, 0.0
         self.lowest: float | None = None
@@ -324,7 +272,7 @@ class Reinforce(Strategy):
         with torch_threads(1):
             for _ in range(n):
                 choices = self.controller.sample(self.rng)
-                genome, _, repairs = decode(self.space, self.plan, choices)
+                genome, _, repairs = self.encoding.decode(choices)
                 record: dict[str, Any] = {"op": "reinforce", "policy": self.updates}
                 if repairs:
                     record["repairs"] = repairs
@@ -382,7 +330,7 @@ class Reinforce(Strategy):
     def _update(self) -> None:
         batch, self._batch = self._batch, []
         advantages = torch.tensor(self._advantages([b["reward"] for b in batch]))
-        used = [decode(self.space, self.plan, b["choices"])[1] for b in batch]
+        used = [self.encoding.decode(b["choices"]).used for b in batch]
         with torch_threads(1):
             choices = torch.tensor([b["choices"] for b in batch], dtype=torch.long)
             log_prob, entropy = self.controller.evaluate(choices, torch.tensor(used))

@@ -95,7 +95,8 @@ class XORTask(Task[CPPNGenome]):
         """Score a whole population in one tensor program (float64)."""
         import torch  # local: torch loads in the worker, not with the package
 
-        from evonas.compiler.cppn import PopulationCPPN, torch_threads
+        from evonas.compiler.cppn import PopulationCPPN
+        from evonas.evaluation.threads import torch_threads
 
         program = PopulationCPPN(genomes, device, torch.float64)
         with torch_threads(1):  # tiny tensors: extra threads only add synchronisation

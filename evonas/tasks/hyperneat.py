@@ -115,7 +115,7 @@ class HyperNEATDigitsTask(Task[CPPNGenome]):
                        device: str = "cpu") -> list[dict[str, float]]:
         """Paint and score a population in one batched program (one torch thread)."""
         # Local: torch loads in the worker, not with the package.
-        from evonas.compiler.cppn import torch_threads
+        from evonas.evaluation.threads import torch_threads
 
         with torch_threads(1):  # small, memory-bound tensors: extra threads only contend
             return self._evaluate_batch(genomes, device)

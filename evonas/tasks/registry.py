@@ -62,15 +62,44 @@ def build_task(task_config: Mapping[str, Any], space: SearchSpace | Mapping[str,
     name = task_config.get("name")
     if not isinstance(name, str) or not name:
         raise TaskError(f"task.name: missing; choose one of {task_names()}")
+    factory = resolve_factory(name)  # first: a module named by path may register the space
     if isinstance(space, Mapping):
         try:
             space = space_from_dict(dict(space))
         except GenomeError as exc:
             raise TaskError(str(exc)) from None
-    return _factory(name)(dict(task_config), space)
+    return factory(dict(task_config), space)
 
 
-def _factory(name: str) -> TaskFactory:
+def build_task_and_space(task_config: Mapping[str, Any], space_config: Mapping[str, Any]
+                         ) -> tuple[Task, SearchSpace]:
+    """The task and the search space of a campaign, as an evaluation process builds them.
+
+    A task named by import path is imported before the space is built, so a module that
+    registers a search space (``register_space``) and names itself as the task makes that space
+    known in every worker process.
+
+    Raises:
+        TaskError: as :func:`build_task`, also for an unknown space.
+    """
+    if not isinstance(task_config, Mapping):
+        raise TaskError(f"task: must be a mapping, got {type(task_config).__name__}")
+    name = task_config.get("name")
+    if isinstance(name, str) and name:
+        resolve_factory(name)
+    try:
+        space = space_from_dict(dict(space_config))
+    except GenomeError as exc:
+        raise TaskError(str(exc)) from None
+    return build_task(task_config, space), space
+
+
+def resolve_factory(name: str) -> TaskFactory:
+    """The factory of task ``name``: registered, or imported from a ``module:attr`` path.
+
+    Raises:
+        TaskError: for an unknown name or a path that does not import.
+    """
     if name in _FACTORIES:
         return _FACTORIES[name]
     if ":" in name:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from evonas.run import Run
-from tests.evonas.lineage.lineage_runs import generational_run, regularized_run
+from tests.evonas.analysis.lineage_runs import generational_run, regularized_run
 
 
 @pytest.fixture(scope="module")

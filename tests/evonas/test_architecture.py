@@ -185,7 +185,7 @@ def test_the_old_homes_still_export_the_errors(where: str) -> None:
 
 def test_the_cli_reports_any_evonas_error_as_one_line(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from evonas import cli
+    from evonas.cli import commands as cli
 
     assert list(cli.USER_ERRORS) == [EvonasError]
 
@@ -207,10 +207,12 @@ def _loaded_after(statement: str) -> set[str]:
     return set(out.split())
 
 
-def test_the_leaf_and_the_genomes_load_no_engine() -> None:
+def test_the_leaves_and_the_genomes_load_no_engine() -> None:
     assert _loaded_after("import evonas.errors") == {"evonas", "evonas.errors"}
+    leaves = {"evonas", "evonas.errors", "evonas.options"}  # errors; declared options
+    assert _loaded_after("import evonas.options") == leaves
     loaded = _loaded_after("import genomes")
-    assert {m for m in loaded if m.startswith("evonas")} == {"evonas", "evonas.errors"}
+    assert {m for m in loaded if m.startswith("evonas")} == leaves
 
 
 def test_the_cli_starts_without_torch() -> None:

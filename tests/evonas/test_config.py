@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evonas.config import ConfigError, load_config
+from genomes import space_from_dict
 from tests.conftest import tabular_config
 
 BAD_VALUES = [
@@ -60,14 +62,14 @@ BAD_VALUES = [
 
 #: Every strategy option that has a range, one value out of it (issue 11, item 10).
 OUT_OF_RANGE = [
-    ("generational", "cxpb", 1.5), ("generational", "mutpb", -0.1),
+    ("generational", "crossover_prob", 1.5), ("generational", "mutation_prob", -0.1),
     ("generational", "offspring", 0), ("generational", "tournament_size", 0),
     ("generational", "generations", 0), ("generational", "selection", "roulette"),
     ("generational", "population", 1),
     ("regularized_evolution", "sample", 0), ("regularized_evolution", "population", 10**7),
-    ("nsga2", "crossover_rate", 1.1), ("nsga2", "mutation_rate", -1),
+    ("nsga2", "crossover_prob", 1.1), ("nsga2", "mutation_prob", -1),
     ("nsga2", "population", 22), ("nsga2", "generations", 0),
-    ("reinforce", "hidden_size", 10**8), ("reinforce", "learning_rate", 0.0),
+    ("reinforce", "hidden_size", 10**8), ("reinforce", "lr", 0.0),
     ("reinforce", "batch_size", 0), ("reinforce", "baseline_decay", 1.0),
     ("reinforce", "entropy_weight", -0.1), ("reinforce", "init_range", -1),
     ("reinforce", "failure_reward", float("nan")), ("reinforce", "normalize", "yes"),
@@ -103,18 +105,70 @@ def test_strategy_options_are_range_checked(tmp_path: Path, name: str, option: s
         load_config(config)
 
 
-def test_every_strategy_option_is_covered() -> None:
-    """A new strategy option needs a range (or a reason it has none) and a case above."""
-    from evonas.strategies import STRATEGIES, strategy_defaults
+def _bad_values(option: Any) -> list[object]:
+    """Values each declared option must refuse: past its bounds, outside its choices, of the
+    wrong type."""
+    bad: list[object] = []
+    if option.low is not None:
+        bad.append(option.low if option.low_open else option.low - 1)
+    if option.high is not None:
+        bad.append(option.high if option.high_open else option.high + 1)
+    if option.choices is not None:
+        bad.append("no-such-choice")
+    if option.type in (int, float):
+        bad.append("text")
+    if option.type is bool:
+        bad.append("yes")
+    return bad
 
-    covered = {(name, option) for name, option, _ in OUT_OF_RANGE}
-    # checked by their own tests (mutation_weights above, objectives in the nsga2 tests)
-    unchecked = {("generational", "mutation_weights"),
-                 ("regularized_evolution", "mutation_weights"),
-                 ("nsga2", "objectives"), ("nsga2", "mutation_weights")}
-    missing = [(name, option) for name in STRATEGIES for option in strategy_defaults(name)
-               if (name, option) not in covered | unchecked]
-    assert missing == []
+
+def _declared_cases() -> list[tuple[str, str, object]]:
+    from evonas.strategies import STRATEGIES, strategy_class
+
+    return [(name, option.name, value) for name in STRATEGIES
+            for option in strategy_class(name).options.options for value in _bad_values(option)]
+
+
+@pytest.mark.parametrize(("name", "option", "value"), _declared_cases())
+def test_every_declared_strategy_option_refuses_what_it_declares(
+        tmp_path: Path, name: str, option: str, value: object) -> None:
+    """Derived from each strategy's own schema: a new strategy's options are tested by
+    declaring them."""
+    config = tabular_config(tmp_path, strategy={"name": name, option: value})
+    if name in SPACES:
+        config["space"] = SPACES[name]
+    if name == "neat":
+        config["task"] = {"name": "xor"}
+    with pytest.raises(ConfigError, match=f"<dict>: strategy.{option}: "):
+        load_config(config)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "value"), [
+    ("generational", "cxpb", "crossover_prob", 0.2),
+    ("generational", "mutpb", "mutation_prob", 0.5),
+    ("nsga2", "crossover_rate", "crossover_prob", 0.4),
+    ("nsga2", "mutation_rate", "mutation_prob", 0.6), ("reinforce", "learning_rate", "lr", 0.02),
+])
+def test_older_option_names_are_read_as_the_shared_name(tmp_path: Path, name: str, old: str,
+                                                        new: str, value: float) -> None:
+    strategy = load_config(tabular_config(tmp_path, strategy={"name": name, old: value}))
+    assert strategy.section("strategy")[new] == value
+    assert old not in strategy.section("strategy")
+    with pytest.raises(ConfigError, match=f"strategy.{new}: given twice, also as '{old}'"):
+        load_config(tabular_config(tmp_path, strategy={"name": name, old: value, new: value}))
+
+
+def test_every_strategy_option_has_a_doc_and_matches_the_constructor() -> None:
+    import inspect
+
+    from evonas.strategies import STRATEGIES, strategy_class
+
+    for name in STRATEGIES:
+        cls = strategy_class(name)
+        params = inspect.signature(cls.__init__).parameters
+        keywords = {p.name: p.default for p in params.values() if p.kind is p.KEYWORD_ONLY}
+        assert cls.options.defaults() == keywords, name
+        assert all(o.doc for o in cls.options.options), name
 
 
 def test_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
@@ -152,7 +206,7 @@ def test_free_space_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="space.ops: unknown op 'conv_7x7'"):
         load_config(base)
     base["space"] = {"name": "free", "mode": "graph"}
-    with pytest.raises(ConfigError, match="space.mode: must be 'cell' or 'network'"):
+    with pytest.raises(ConfigError, match="space.mode: must be one of network, cell"):
         load_config(base)
 
 
@@ -191,3 +245,14 @@ def test_defaults_filled_and_overrides_parsed(tmp_path: Path) -> None:
 def test_examples_are_valid() -> None:
     for path in sorted(Path("examples").glob("*.yaml")):
         load_config(path)
+
+
+def test_every_space_option_default_is_the_space_default() -> None:
+    from genomes import space_names, space_options
+
+    for name in space_names():
+        schema = space_options(name)
+        assert schema is not None, name
+        assert all(o.doc for o in schema.options), name
+        assert space_from_dict({"name": name, **schema.defaults()}) == \
+            space_from_dict({"name": name}), name

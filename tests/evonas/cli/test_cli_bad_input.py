@@ -113,7 +113,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str, str]] = {
     "bad task option": (run_with(task={"name": "digits", "epochs": "many"}), "campaign.yaml",
                         "task.epochs"),
     "probabilities": (run_with(strategy={"name": "generational", "cxpb": 0.6, "mutpb": 0.6}),
-                      "campaign.yaml", "strategy.mutpb: cxpb + mutpb must be at most 1"),
+                      "campaign.yaml", "strategy.mutation_prob: crossover_prob + mutation_prob"),
     "bad selection": (run_with(strategy={"name": "generational", "selection": "roulete"}),
                       "campaign.yaml", "strategy.selection"),
     "name with slash": (run_with(name="a/b"), "campaign.yaml", "name: must be a plain folder"),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from evonas.compiler.cppn import PopulationCPPN, compile_cppn, cppn_function, torch_threads
+from evonas.compiler.cppn import PopulationCPPN, compile_cppn, cppn_function
+from evonas.evaluation.threads import torch_threads
 from genomes import ACTIVATIONS, CPPNGenome, InnovationTracker, NEATSpace
 from operators import OperatorNotApplicable
 from operators.neat import (

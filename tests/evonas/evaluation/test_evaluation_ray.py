@@ -174,3 +174,31 @@ def test_resume_after_a_killed_driver_gives_the_uninterrupted_journal(
     final = cli("resume", str(run_dir))
     assert final.wait(timeout=60) == 0, final.stderr.read().decode()
     assert journal_rows(run_dir) == journal_rows(ray_run)
+
+
+@needs_ray
+def test_a_task_named_by_import_path_resolves_in_ray_actors(tmp_path: Path) -> None:
+    """A fresh local Ray (in a subprocess, as ``evonas run`` starts one) gets this process's
+    import path, so actors import a task module the driver can import (issue 12, item 1)."""
+    (tmp_path / "user_tasks.py").write_text(
+        "from evonas.tasks import Task\n\n\n"
+        "class OpsTask(Task):\n"
+        "    name = 'ops'\n"
+        "    fitness_metric = 'convs'\n\n"
+        "    def evaluate(self, genome, seed, device='cpu'):\n"
+        "        convs = sum('conv' in e.op for e in genome.edges)\n"
+        "        return {'fitness': float(convs), 'convs': float(convs)}\n\n\n"
+        "def make_task(task_config, space):\n"
+        "    return OpsTask()\n")
+    script = (
+        "import sys, evonas\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "run = evonas.run({'name': 'r', 'runs_dir': %r, 'task': {'name': 'user_tasks:make_task'},"
+        " 'evaluator': {'backend': 'ray', 'workers': 2, 'num_cpus': 0.5},"
+        " 'budget': {'evaluations': 6}, 'campaign': {'progress': False}})\n"
+        "print(sorted({str(i.status) for i in run.individuals()}))\n" % str(tmp_path / "runs"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['ok']"

@@ -16,7 +16,7 @@ from PIL import Image
 
 from evonas.report import write_report
 from evonas.run import Run
-from tests.evonas.lineage.lineage_runs import regularized_run
+from tests.evonas.analysis.lineage_runs import regularized_run
 from tests.evonas.report.report_page import FIGURES, ReportPage, png_of
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

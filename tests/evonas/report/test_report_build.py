@@ -29,7 +29,7 @@ from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal
 from genomes import DAGGenome
 from tests.conftest import tabular_config
-from tests.evonas.lineage.lineage_runs import FAILING
+from tests.evonas.analysis.lineage_runs import FAILING
 from tests.evonas.report.report_page import FIGURES, ReportPage, png_of
 
 

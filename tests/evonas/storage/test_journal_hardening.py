@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evonas import lineage
+from evonas.analysis import lineage
 from evonas.cli import main
 from evonas.run import Run
 from evonas.storage import (

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import evonas
-from evonas import lineage
+from evonas.analysis import lineage
 from evonas.campaign import Campaign
 from evonas.config import load_config
 from evonas.evaluation import make_evaluator

@@ -8,8 +8,8 @@ every run of the test draws the same cases). Every read command (status, best, l
 compare, the exports) must then either work or exit 2 with exactly one line on stderr and no
 traceback, within a time limit, and must leave every file of the folder byte for byte as it was.
 
-Commands run in-process (``evonas.cli.main``) in a worker thread joined with a timeout, so a hang
-fails the case instead of the suite.
+Commands run in-process (``evonas.cli.commands``) in a worker thread joined with a timeout, so a
+hang fails the case instead of the suite.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from torch.func import functional_call
 
 import evonas
 import evonas.strategies.darts as darts_module
+from evonas.analysis.compare import load_curve
 from evonas.cli import main
-from evonas.compare import load_curve
 from evonas.compiler.supernet import NB201_EDGES, MixedOp, Supernet, derive_genome
 from evonas.config import ConfigError, validate
 from evonas.storage import JOURNAL_FILE, Journal
@@ -187,7 +187,7 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
           space=FreeSpace().to_dict())
     check(r"strategy.order: must be 1 \(first order\) or 2",
           strategy={"name": "darts", "order": 3})
-    check(r"strategy.batch_size: darts needs batches of at least 2",
+    check(r"strategy.batch_size: must be at least 2",
           strategy={"name": "darts", "batch_size": 1})
     check(r"strategy.device: unknown torch device 'gpu7'",
           strategy={"name": "darts", "device": "gpu7"})

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import evonas
+from evonas.analysis.pareto import non_dominated, pareto_front, print_pareto
 from evonas.config import ConfigError
-from evonas.pareto import non_dominated, pareto_front, print_pareto
 from evonas.strategies import NSGA2, Evaluated
 from evonas.strategies.nsga2 import check_config, check_objectives
 from genomes import FreeSpace, NB201Space
@@ -120,11 +120,11 @@ def test_config_checks() -> None:
     assert check_objectives(None) == OBJECTIVES
     with pytest.raises(ConfigError, match="x.yaml: strategy.population: .* multiple of 4"):
         check_config({"population": 10}, "x.yaml")
-    with pytest.raises(ConfigError, match="strategy.mutation_rate: must be at most 1"):
-        check_config({"mutation_rate": 1.5})
+    with pytest.raises(ConfigError, match="strategy.mutation_prob: must be at most 1"):
+        check_config({"mutation_prob": 1.5})
     config = evonas.config.load_config(tabular_config(Path("/tmp"), strategy={"name": "nsga2"}))
     assert config.section("strategy")["objectives"] is None
-    assert config.section("strategy")["crossover_rate"] == 0.5
+    assert config.section("strategy")["crossover_prob"] == 0.5
 
 
 def test_leaves_global_random_alone() -> None:

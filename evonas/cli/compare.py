@@ -12,8 +12,8 @@ from typing import Any
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Print the table of :func:`evonas.compare.compare_runs` and write the PNG."""
-    from evonas.compare import compare, format_table, summary_dicts
+    """Print the table of :func:`evonas.analysis.compare.compare_runs` and write the PNG."""
+    from evonas.analysis.compare import compare, format_table, summary_dicts
 
     plot = None if args.no_plot else args.plot
     rows, summary, png = compare(args.runs, plot)

@@ -6,7 +6,7 @@ the search time strategies record (DARTS' supernet training, ``search_seconds``)
 evaluation of the individual it proposed (or the next evaluation, when that one was a cache hit).
 Runs are grouped by strategy (:func:`strategy_label`), so several seeds show as a mean and a spread.
 
-``evonas compare RUN [RUN ...]`` (see :mod:`evonas.cli_compare`) prints :func:`format_table` of
+``evonas compare RUN [RUN ...]`` (see :mod:`evonas.cli.compare`) prints :func:`format_table` of
 :func:`compare_runs` and writes :func:`plot_comparison`'s PNG.
 """
 
@@ -86,11 +86,18 @@ def find_test_metric(metrics: dict[str, Any]) -> tuple[str | None, float | None]
 
 
 def strategy_label(strategy: dict[str, Any]) -> str:
-    """The group a run is shown in: the strategy's name (DARTS with its order: ``darts-2nd``)."""
+    """The group a run is shown in: what the strategy's :meth:`~evonas.strategies.Strategy.label`
+    says (``darts-2nd``), or its name.
+
+    Only registered strategies are asked: a strategy named by import path is code from the run
+    folder, which reading a run never imports.
+    """
+    from evonas.strategies import STRATEGIES, strategy_class
+
     name = str(strategy.get("name", "?"))
-    if name == "darts":
-        return f"darts-{'2nd' if strategy.get('order') == 2 else '1st'}"
-    return name
+    if name not in STRATEGIES:
+        return name
+    return strategy_class(name).label({k: v for k, v in strategy.items() if k != "name"})
 
 
 def load_curve(path: str | Path) -> RunCurve:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import evonas
-from evonas.cli_compare import add_compare_command
-from evonas.compare import compare_runs, format_table, load_curve, summarize
+from evonas.analysis.compare import compare_runs, format_table, load_curve, summarize
+from evonas.cli.compare import add_compare_command
 from evonas.storage import JournalError
 from tests.conftest import tabular_config
 

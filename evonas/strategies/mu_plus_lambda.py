@@ -4,7 +4,8 @@ Each generation:
 
 1. Generation 0 is ``population`` random genomes.
 2. Later generations are ``offspring`` children from :func:`deap.algorithms.varOr`: each child is a
-   crossover of two random members (probability ``cxpb``), a mutation of one (``mutpb``), or a
+   crossover of two random members (probability ``crossover_prob``, DEAP's ``cxpb``), a mutation
+   of one (``mutation_prob``, DEAP's ``mutpb``), or a
    copy (the rest; copies cost nothing, the campaign's cache answers them).
 3. When the whole generation has been told, the next population is ``select(population +
    offspring, mu)`` with :func:`deap.tools.selBest` or :func:`deap.tools.selTournament`, as in
@@ -13,16 +14,26 @@ Each generation:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from deap import algorithms, base, tools
 
+from evonas.errors import ConfigError
+from evonas.options import MAX_POPULATION, Option, OptionSchema
+from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, dag_genome, dag_space
 from evonas.strategies.deap_bridge import Member, deap_random
-from evonas.strategies.generations import GenerationalStrategy
+from evonas.strategies.generation_loop import GenerationalStrategy
 from genomes import SearchSpace
 from operators import crossover_dag, mutate, random_genome
+
+
+def _check_probabilities(options: dict[str, Any], label: str) -> None:
+    """DEAP's varOr picks crossover, mutation or a copy: the two chances may not exceed 1."""
+    if options["crossover_prob"] + options["mutation_prob"] > 1:
+        raise ConfigError(f"{label}: strategy.mutation_prob: crossover_prob + mutation_prob "
+                          "(cxpb + mutpb) must be at most 1")
 
 
 class GenerationalEvolution(GenerationalStrategy):
@@ -33,8 +44,10 @@ class GenerationalEvolution(GenerationalStrategy):
         rng: the strategy's random generator.
         population: mu, the number of survivors kept each generation (and the initial size).
         offspring: lambda, children per generation.
-        cxpb: probability that a child comes from crossover.
-        mutpb: probability that a child comes from mutation (``cxpb + mutpb <= 1``).
+        crossover_prob: probability that a child comes from crossover (DEAP's ``cxpb``; the
+            config also takes that name).
+        mutation_prob: probability that a child comes from mutation (``mutpb``;
+            ``crossover_prob + mutation_prob <= 1``).
         selection: ``best`` (truncation, DEAP's selBest) or ``tournament`` (selTournament).
         tournament_size: contestants per tournament when ``selection`` is ``tournament``.
         generations: stop after this many generations (None: the campaign budget decides).
@@ -43,17 +56,29 @@ class GenerationalEvolution(GenerationalStrategy):
 
     name = "generational"
     member_lists = ("population",)
+    options: ClassVar[OptionSchema] = OptionSchema(
+        shared.population(20, "mu: survivors kept each generation (and the first size)"),
+        Option("offspring", 20, "lambda: children per generation", low=1, high=MAX_POPULATION),
+        shared.crossover_prob(0.3, aliases=("cxpb",)),
+        shared.mutation_prob(0.7, aliases=("mutpb",)),
+        Option("selection", "best", "survivor selection: best (selBest) or tournament",
+               choices=("best", "tournament")),
+        shared.tournament_size(),
+        shared.generations(),
+        shared.mutation_weights(),
+        check=_check_probabilities,
+    )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, population: int = 20,
-                 offspring: int = 20, cxpb: float = 0.3, mutpb: float = 0.7,
+                 offspring: int = 20, crossover_prob: float = 0.3, mutation_prob: float = 0.7,
                  selection: str = "best", tournament_size: int = 3,
                  generations: int | None = None,
                  mutation_weights: dict[str, float] | None = None) -> None:
         super().__init__(space, rng, generations)
         self.mu = population
         self.lambda_ = offspring
-        self.cxpb = cxpb
-        self.mutpb = mutpb
+        self.crossover_prob = crossover_prob
+        self.mutation_prob = mutation_prob
         self.selection = selection
         self.tournament_size = tournament_size
         self.mutation_weights = mutation_weights
@@ -83,14 +108,13 @@ class GenerationalEvolution(GenerationalStrategy):
         a.genome, a.parents, a.operator = child, (a.id,), record
         return (a,)
 
-
     def _breed(self) -> list[Candidate]:
         if self.generation == 0:
             return [Candidate(random_genome(dag_space(self.space), self.rng), generation=0)
                     for _ in range(self.mu)]
         with deap_random(self.rng):
             children = algorithms.varOr(self.population, self._toolbox, self.lambda_,
-                                        self.cxpb, self.mutpb)
+                                        self.crossover_prob, self.mutation_prob)
         out = []
         for child in children:
             if child.fitness.valid:  # varOr's reproduction branch: an unchanged member
@@ -115,3 +139,4 @@ class GenerationalEvolution(GenerationalStrategy):
 
     def summary(self) -> dict[str, Any]:
         return {"generation": self.generation}
+

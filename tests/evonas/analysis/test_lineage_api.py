@@ -11,12 +11,12 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from evonas import lineage
+from evonas.analysis import lineage
 from evonas.config import ConfigError
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, EvaluationRow, Journal
 from genomes import DAGGenome
-from tests.evonas.lineage.lineage_runs import FAILING
+from tests.evonas.analysis.lineage_runs import FAILING
 
 
 def test_lineage_graph_has_every_individual_and_parent_link(gen: Run) -> None:

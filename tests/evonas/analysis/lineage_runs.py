@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 import evonas
-from evonas import cli
 from evonas.campaign import evaluation_seed
-from evonas.cli_lineage import add_commands
+from evonas.cli import commands as cli
+from evonas.cli.lineage import add_commands
 from evonas.run import Run
 from tests.conftest import tabular_config
 
@@ -32,12 +32,12 @@ def generational_run(root: Path) -> Run:
     config = tabular_config(root, budget__evaluations=60)
     config["name"] = "generational"
     config["strategy"] = {"name": "generational", "population": 10, "offspring": 10,
-                          "cxpb": 0.6, "mutpb": 0.4}
+                          "crossover_prob": 0.6, "mutation_prob": 0.4}
     return evonas.run(config)
 
 
 def evonas_main(argv: list[str]) -> int:
-    """``evonas.cli.main`` with the lineage and report commands added where the lead's parser
+    """``evonas.cli.commands`` with the lineage and report commands added where the lead's parser
     does not have them yet."""
     original = cli.build_parser
 

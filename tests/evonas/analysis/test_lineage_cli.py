@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from evonas.run import Run
-from tests.evonas.lineage.lineage_runs import evonas_main
+from tests.evonas.analysis.lineage_runs import evonas_main
 
 
 def test_best_ancestry_is_printed_step_by_step(reg: Run,

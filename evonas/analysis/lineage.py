@@ -13,8 +13,8 @@ the individuals. Genomes are parsed only where a question needs them.
   the mean fitness change, overall and over windows of birth order.
 * :func:`diversity`: distinct canonical hashes and mean :func:`genome_distance` per generation or
   window.
-* :func:`genome_diff` and :func:`describe_record` (from :mod:`evonas.genome_diff`): genomes and
-  operator records in words.
+* :func:`genome_diff` and :func:`describe_record` (from :mod:`evonas.analysis.genome_diff`):
+  genomes and operator records in words.
 
 A parent is always born before its child (ids are birth order and strategies only breed from
 individuals already told), which :func:`descendants` relies on.
@@ -35,14 +35,14 @@ from xml.sax.saxutils import escape
 import networkx as nx
 import numpy as np
 
-from evonas.config import ConfigError
-from evonas.genome_diff import (
+from evonas.analysis.genome_diff import (
     describe_record,
     genome_diff,
     genome_distance,
     genome_key,
     key_distance,
 )
+from evonas.config import ConfigError
 from evonas.storage import PENDING, Journal, JournalError, Status
 
 __all__ = [

@@ -58,7 +58,7 @@ def add_commands(subparsers: Any) -> None:
 
 # ------------------------------------------------------------------------------ lineage
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from evonas import lineage
+    from evonas.analysis import lineage
     from evonas.run import Run
 
     if args.depth is not None and (args.id is None and not args.best):
@@ -103,7 +103,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _ancestry_json(found: dict[int, Any], root: int, depth: int | None) -> dict[str, Any]:
-    from evonas import lineage
+    from evonas.analysis import lineage
 
     keep = _within(found, root, depth)
     return {"id": root, "path_to_root": lineage.chain(found, root),
@@ -126,8 +126,8 @@ def _within(found: dict[int, Any], root: int, depth: int | None) -> set[int]:
 
 def _step_line(found: dict[int, Any], k: int, id_width: int, lineage: Any,
                words: dict[str, str]) -> str:
-    """One individual of the ancestry tree (``lineage`` is :mod:`evonas.lineage`, imported once
-    by the caller; ``words`` remembers records already described)."""
+    """One individual of the ancestry tree (``lineage`` is :mod:`evonas.analysis.lineage`,
+    imported once by the caller; ``words`` remembers records already described)."""
     n = found[k]
     if n.fitness is None:
         value = n.status
@@ -153,7 +153,7 @@ def format_ancestry(found: dict[int, Any], root: int, depth: int | None = None) 
     parents (crossover) open branches. An ancestor reached twice is printed once and then
     referred to. ``depth`` limits how many steps back are shown.
     """
-    from evonas import lineage
+    from evonas.analysis import lineage
 
     path = lineage.chain(found, root)
     lines = [f"ancestry of #{root}: {len(found) - 1} ancestors, {len(path) - 1} steps back to "

@@ -15,16 +15,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from evonas.analysis.pareto import print_pareto
 from evonas.api import resume_campaign, start_campaign
-from evonas.cli_compare import add_compare_command
-from evonas.cli_lineage import add_commands as add_lineage_commands
+from evonas.cli.compare import add_compare_command
+from evonas.cli.export import compile_for_task, export_best
+from evonas.cli.lineage import add_commands as add_lineage_commands
+from evonas.cli.options import add_options_command
+from evonas.cli.train import add_train_command
 from evonas.config import load_config
 from evonas.errors import EvonasError
-from evonas.exporting import compile_for_task, export_best
-from evonas.pareto import print_pareto
+from evonas.retrain import latest_models
 from evonas.run import Run
-from evonas.storage import JOURNAL_FILE, Journal
-from genomes import CPPNGenome, DAGGenome, GenomeError, NEATSpace, genome_from_dict
+from evonas.storage import JOURNAL_FILE, Journal, json_safe
+from genomes import CPPNGenome, DAGGenome, GenomeError, genome_from_dict, genome_kind_of
 
 #: What the CLI reports as one line and exit code 2 (every other exception is a bug: a traceback).
 USER_ERRORS: tuple[type[Exception], ...] = (EvonasError,)
@@ -150,6 +153,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with Run(args.run) as run:
         status = run.status()
+    trained = latest_models(args.run)
+    status["trained"] = json_safe([
+        {"individual": m.individual_id, "task": m.task_name, "metrics": m.metrics,
+         "weights": str(m.weights), "intact": m.intact()} for m in trained])
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -170,6 +177,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("best: none yet")
     else:
         print(f"best: individual {best['id']}  fitness={best['fitness']:.4f}  {best['genome']}")
+    for model, shown in zip(trained, status["trained"], strict=True):
+        damage = "" if shown["intact"] else "  [weights missing or damaged: rerun evonas train]"
+        print(f"trained: {model.summary()}  ({model.weights}){damage}")
     return 0
 
 
@@ -185,8 +195,8 @@ def cmd_best(args: argparse.Namespace) -> int:
         print(f"{args.run}: no successful evaluation yet", file=sys.stderr)
         return 1
     if args.export:
-        note = export_best(best, config, Path(args.export))
-        print(f"wrote {args.export} ({note})", file=sys.stderr)
+        note = export_best(best, config, Path(args.export), run_dir=Path(args.run))
+        print(f"exported individual {best.id} to {args.export} ({note})", file=sys.stderr)
     if args.json:
         print(json.dumps(best.to_dict(), indent=2))
     else:
@@ -214,14 +224,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         genome = genome_from_dict(data)
         space = config.space()
-        if isinstance(genome, CPPNGenome) != isinstance(space, NEATSpace):
-            kind = "CPPN" if isinstance(genome, CPPNGenome) else "DAG"
-            raise GenomeError(f"kind: a {kind} genome does not belong to the {space.name} space "
-                              f"of {args.config} (space.name)")
-        if isinstance(space, NEATSpace):  # noqa: SIM114 (each branch narrows for mypy)
-            space.validate(genome)
-        elif isinstance(genome, DAGGenome):  # the check above rejected a CPPN here
-            space.validate(genome)
+        kind = genome_kind_of(type(genome))
+        if kind.kind != space.genome_kind:
+            raise GenomeError(f"kind: a {kind.label} genome does not belong to the {space.name} "
+                              f"space of {args.config} (space.name)")
+        space.validate(genome)
     except GenomeError as exc:
         raise GenomeError(f"{path}: {exc}") from None
     except RecursionError:
@@ -237,6 +244,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"network: CPPN, {genome.num_inputs} inputs, {genome.num_outputs} outputs "
               f"(weights are constants of the code, {count_params(module)} parameters)")
     else:
+        assert isinstance(genome, DAGGenome)  # the only other kind a config's space holds
         module, shape, classes = compile_for_task(genome, config.data, seed=config.seed)
         print(f"network: input {shape}, {classes} classes, {count_params(module)} parameters")
     if args.code:
@@ -288,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lineage_commands(sub)
     add_compare_command(sub)
+    add_options_command(sub)
+    add_train_command(sub)
     return parser
 
 
