@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/evonas run examples/digits.yaml --name demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/evonas run examples/demo.yaml --name demo-$$(date +%Y%m%d-%H%M%S)
 
 test: setup
 	$(BIN)/ruff check .

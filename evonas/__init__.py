@@ -28,9 +28,10 @@ _LAZY = {
     "run": "evonas.api",
     "Individual": "evonas.run",
     "Run": "evonas.run",
+    "Study": "evonas.study",
 }
 
-__all__ = ["Individual", "Run", "__version__", "open_run", "resume", "run"]
+__all__ = ["Individual", "Run", "Study", "__version__", "open_run", "resume", "run"]
 
 
 def __getattr__(name: str) -> Any:

@@ -145,11 +145,14 @@ def prepare_run(config: Config, name: str | None = None) -> Path:
 def start_campaign(config: Config, name: str | None = None,
                    progress: Callable[[dict[str, Any]], None] | None = None,
                    reporters: Iterable[Reporter] = (),
+                   evaluator: Evaluator | None = None,
                    ) -> tuple[Path, CampaignSummary]:
     """Create a run folder and journal for ``config`` and run the campaign to its end.
 
     ``progress`` is called with the counters after each tell; ``reporters``
-    (:mod:`evonas.reporting`) observe every milestone.
+    (:mod:`evonas.reporting`) observe every milestone. ``evaluator`` replaces the one the
+    config's ``evaluator:`` section describes (the ask-and-tell :class:`~evonas.study.Study`
+    passes its own); the campaign closes it.
 
     The folder is locked for the campaign's whole life (a second ``run`` or ``resume`` of it is
     refused); a campaign that fails before its first individual leaves no folder behind.
@@ -163,7 +166,8 @@ def start_campaign(config: Config, name: str | None = None,
     """
     run_folder(config, name)  # a bad name fails before anything starts
     check_strategy_builds(config)
-    evaluator = _evaluator_for(config)  # a bad task config fails here, before any folder exists
+    if evaluator is None:  # a bad task config fails here, before any folder exists
+        evaluator = _evaluator_for(config)
     try:
         new = _NewRun(config, name)
     except BaseException:
@@ -255,6 +259,7 @@ def resume_campaign(run_dir: str | Path,
                     overrides: dict[str, Any] | list[str] | None = None, force: bool = False,
                     report: Callable[[str], None] | None = None,
                     reporters: Iterable[Reporter] = (),
+                    evaluator: Evaluator | None = None,
                     ) -> tuple[Path, CampaignSummary]:
     """Continue a stopped or killed campaign from its journal.
 
@@ -267,6 +272,7 @@ def resume_campaign(run_dir: str | Path,
             ``force``, since the replay would no longer match the journal.
         force: accept unsafe changes.
         report: receives one line per changed key.
+        evaluator: replaces the one the config describes (see :func:`start_campaign`).
 
     Everything the resume relies on (the journal's schema and rows, the frozen config, every
     genome against the space, the strategy and its snapshot state) is checked before the first
@@ -283,7 +289,8 @@ def resume_campaign(run_dir: str | Path,
         raise JournalError(f"{run_dir}: not a run folder (no {JOURNAL_FILE})")
     lock = RunLock(run_dir).acquire()  # one writer: held until the campaign ends
     try:
-        return _resume_locked(run_dir, path, progress, overrides, force, report, reporters)
+        return _resume_locked(run_dir, path, progress, overrides, force, report, reporters,
+                              evaluator)
     finally:
         lock.release()
 
@@ -292,7 +299,8 @@ def _resume_locked(run_dir: Path, path: Path,
                    progress: Callable[[dict[str, Any]], None] | None,
                    overrides: dict[str, Any] | list[str] | None, force: bool,
                    report: Callable[[str], None] | None,
-                   reporters: Iterable[Reporter]) -> tuple[Path, CampaignSummary]:
+                   reporters: Iterable[Reporter],
+                   evaluator: Evaluator | None = None) -> tuple[Path, CampaignSummary]:
     # Everything the resume relies on is checked through a read-only connection before the
     # first write: a resume that fails changes nothing.
     for name in (CONFIG_FILE, JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm"):
@@ -331,7 +339,8 @@ def _resume_locked(run_dir: Path, path: Path,
         _check_genomes(config, probe)
     check_strategy_builds(config)
     _check_snapshot(config, snapshot, path)
-    evaluator = _evaluator_for(config)
+    if evaluator is None:
+        evaluator = _evaluator_for(config)
     for line in changes:
         if report is not None:
             report(line)

@@ -24,6 +24,7 @@ from evonas.cli.options import add_options_command
 from evonas.cli.train import add_train_command
 from evonas.config import load_config
 from evonas.errors import EvonasError
+from evonas.objectives import objectives_from_config
 from evonas.retrain import latest_models
 from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal, json_safe
@@ -94,6 +95,7 @@ def _print_summary(run_dir: Path, summary: Any) -> None:
     with Run(run_dir) as run:
         best = run.best()
         status = run.status()
+        several = len(objectives_from_config(run.config)) > 1
     print(f"run: {run_dir}")
     print(f"individuals: {status['individuals']}  evaluations: {status['evaluations']}  "
           f"cached: {status['cached']}  failed: {status['failed']}  "
@@ -107,6 +109,9 @@ def _print_summary(run_dir: Path, summary: Any) -> None:
         print(f"best: individual {best.id}  fitness={best.fitness:.4f}")
         print(f"  genome: {best.genome.describe()}")
         print(f"  metrics: {metrics}")
+    if several and best is not None:  # judged by several objectives: the front, not one best
+        with Run(run_dir) as run:
+            print_pareto(run)
     if summary.stopped:
         print(f"stopped before the end; continue with: evonas resume {run_dir}")
 

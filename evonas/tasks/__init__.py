@@ -10,6 +10,8 @@ task's options and their defaults. Built-in tasks:
   (:mod:`.simulated`).
 * ``xor``, ``pole``: NEAT's benchmarks for CPPN genomes, XOR and cart-pole balancing
   (:mod:`.control`).
+* ``external``: the results come from the user's own training loop through the ask-and-tell
+  :class:`~evonas.study.Study` (:mod:`.external`).
 * ``digits_hyperneat``: the digits classified by a substrate a CPPN paints (:mod:`.hyperneat`).
 * ``idx``, ``npz``, ``image_folder``, ``cifar``: image classification on files people have
   (MNIST-format files, numpy archives, class folders of PNG/JPEG, CIFAR python batches); a
@@ -43,6 +45,7 @@ from evonas.tasks.datasets import (
 )
 from evonas.tasks.digits import DIGITS_DEFAULTS, DigitsTask, make_digits_task
 from evonas.tasks.errors import EvaluationFailure, TaskError
+from evonas.tasks.external import EXTERNAL_DEFAULTS, make_external_task
 from evonas.tasks.hyperneat import (
     HYPERNEAT_DIGITS_DEFAULTS,
     HyperNEATDigitsTask,
@@ -65,6 +68,7 @@ register_task("idx", make_idx_task, IDX_DEFAULTS)
 register_task("npz", make_npz_task, NPZ_DEFAULTS)
 register_task("image_folder", make_image_folder_task, IMAGE_FOLDER_DEFAULTS)
 register_task("cifar", make_cifar_task, CIFAR_DEFAULTS)
+register_task("external", make_external_task, EXTERNAL_DEFAULTS)
 
 __all__ = [
     "TASK_DEFAULTS",

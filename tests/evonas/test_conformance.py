@@ -38,7 +38,7 @@ import pytest
 import tests.campaigns as campaigns
 from evonas.config import ConfigError, validate
 from evonas.strategies import STRATEGIES, Evaluated, Strategy, build_strategy
-from evonas.tasks import TASK_DEFAULTS, TaskError, build_task, task_names
+from evonas.tasks import TASK_DEFAULTS, EvaluationFailure, TaskError, build_task, task_names
 from evonas.tasks.datasets.samples import write_samples
 from genomes import space_from_dict
 from tests.campaigns import interrupted_equals_uninterrupted
@@ -122,17 +122,22 @@ class TaskCase:
         space: a ``space:`` mapping the task works on.
         genomes: the strategy (a name in ``STRATEGY_CASES``) whose first asks are the genomes
             evaluated.
+        evaluates: False for a task whose results come from elsewhere (``external``: the
+            ask-and-tell study's user); its ``evaluate`` must then raise EvaluationFailure.
     """
 
     config: dict[str, Any]
     space: dict[str, Any] = field(default_factory=lambda: {"name": "nb201"})
     genomes: str = "random"
+    evaluates: bool = True
 
 
 #: Per registered task name: what it needs. A new task needs an entry.
 TASK_CASES: dict[str, TaskCase] = {
     **{name: TaskCase(config, space=TINY_NB201) for name, config in DATASET_SAMPLES.items()},
     "tabular": TaskCase(dict(TABULAR)),
+    "external": TaskCase({"name": "external", "input_shape": [3, 8, 8], "num_classes": 10},
+                         evaluates=False),
     "digits": TaskCase(dict(TINY_DIGITS), space=TINY_NB201),
     "faulty": TaskCase({"name": "faulty", "inner": dict(TABULAR)}),
     "simulated": TaskCase({"name": "simulated", "inner": dict(TABULAR),
@@ -392,6 +397,10 @@ def test_task_is_deterministic_and_reports_json_numbers(name: str) -> None:
     assert genomes, f"the {case.genomes} strategy proposed no genome"
     task, fresh = build_task(dict(case.config), space), build_task(dict(case.config), space)
     assert task.name == name
+    if not case.evaluates:
+        with pytest.raises(EvaluationFailure):
+            task.evaluate(genomes[0], 5)
+        return
     seeds = list(range(5, 5 + len(genomes)))
     first = [task.evaluate(g, seed) for g, seed in zip(genomes, seeds, strict=True)]
     for metrics in first:
