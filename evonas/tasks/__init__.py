@@ -8,6 +8,9 @@ task's options and their defaults. Built-in tasks:
 * ``faulty``: wraps another task and injects faults, for tests (:mod:`.testing`).
 * ``simulated``: wraps another task and sleeps a seeded duration, for benchmarks
   (:mod:`.simulated`).
+* ``proxy``: wraps a dataset task and scores untrained networks by zero-cost proxies (synflow,
+  NASWOT, snip, grad_norm, jacov; params and FLOPs), for objectives and pre-screens
+  (:mod:`.proxy`).
 * ``xor``, ``pole``: NEAT's benchmarks for CPPN genomes, XOR and cart-pole balancing
   (:mod:`.control`).
 * ``external``: the results come from the user's own training loop through the ask-and-tell
@@ -51,6 +54,7 @@ from evonas.tasks.hyperneat import (
     HyperNEATDigitsTask,
     make_hyperneat_digits_task,
 )
+from evonas.tasks.proxy import PROXY_DEFAULTS, make_proxy_task
 from evonas.tasks.recipe import Recipe
 from evonas.tasks.registry import TASK_DEFAULTS, build_task, register_task, task_names
 from evonas.tasks.simulated import SIMULATED_DEFAULTS, SimulatedTask, make_simulated_task
@@ -68,6 +72,7 @@ register_task("idx", make_idx_task, IDX_DEFAULTS)
 register_task("npz", make_npz_task, NPZ_DEFAULTS)
 register_task("image_folder", make_image_folder_task, IMAGE_FOLDER_DEFAULTS)
 register_task("cifar", make_cifar_task, CIFAR_DEFAULTS)
+register_task("proxy", make_proxy_task, PROXY_DEFAULTS)
 register_task("external", make_external_task, EXTERNAL_DEFAULTS)
 
 __all__ = [

@@ -138,6 +138,8 @@ TASK_CASES: dict[str, TaskCase] = {
     "tabular": TaskCase(dict(TABULAR)),
     "external": TaskCase({"name": "external", "input_shape": [3, 8, 8], "num_classes": 10},
                          evaluates=False),
+    "proxy": TaskCase({"name": "proxy", "inner": dict(TINY_DIGITS), "batch_size": 16},
+                      space=TINY_NB201),
     "digits": TaskCase(dict(TINY_DIGITS), space=TINY_NB201),
     "faulty": TaskCase({"name": "faulty", "inner": dict(TABULAR)}),
     "simulated": TaskCase({"name": "simulated", "inner": dict(TABULAR),
