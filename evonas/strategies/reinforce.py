@@ -224,6 +224,11 @@ class Reinforce(Strategy):
             (see ``examples/nb201_rl.yaml``); for a fitness in [0, 1] divide it by 100.
         init_range: initial weights are uniform in ``[-init_range, init_range]``.
         failure_reward: reward of a failed evaluation (None: the lowest reward seen so far).
+        redraw_in_flight: up to this many more draws for a sample whose architecture is already
+            out being evaluated. A converged controller samples the same few cells; told
+            asynchronously, each copy waits for its source while workers idle. Redrawing keeps
+            them busy at the price of a policy-gradient sample conditioned on "not out now".
+            0 (the default, and what older runs replay with) keeps every sample.
     """
 
     name = "reinforce"
@@ -240,12 +245,14 @@ class Reinforce(Strategy):
                low=0),
         Option("failure_reward", None, "reward of a failed evaluation (null: the lowest seen)",
                kind=float),
+        Option("redraw_in_flight", 0, "draws more for a sample whose architecture is already "
+               "out being evaluated (0: keep every sample)", low=0, high=1000),
     )
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *, hidden_size: int = 64,
                  lr: float = 0.01, batch_size: int = 1, baseline_decay: float = 0.9,
                  entropy_weight: float = 0.1, normalize: bool = True, init_range: float = 0.1,
-                 failure_reward: float | None = None) -> None:
+                 failure_reward: float | None = None, redraw_in_flight: int = 0) -> None:
         super().__init__(space, rng)
         check_config({"baseline_decay": baseline_decay, "lr": lr})
         self.batch_size = batch_size
@@ -253,6 +260,7 @@ class Reinforce(Strategy):
         self.entropy_weight = entropy_weight
         self.normalize = normalize
         self.failure_reward = failure_reward
+        self.redraw_in_flight = redraw_in_flight
         self.encoding = space_encoding(space)
         self.plan = list(self.encoding.decisions)
         with torch_threads(1):
@@ -270,9 +278,16 @@ class Reinforce(Strategy):
     def ask(self, n: int) -> list[Candidate]:
         out = []
         with torch_threads(1):
+            out_now = {e["hash"] for e in self._pending}
             for _ in range(n):
                 choices = self.controller.sample(self.rng)
                 genome, _, repairs = self.encoding.decode(choices)
+                for _ in range(self.redraw_in_flight):  # a copy would only wait for its source
+                    if genome.canonical_hash() not in out_now:
+                        break
+                    choices = self.controller.sample(self.rng)
+                    genome, _, repairs = self.encoding.decode(choices)
+                out_now.add(genome.canonical_hash())
                 record: dict[str, Any] = {"op": "reinforce", "policy": self.updates}
                 if repairs:
                     record["repairs"] = repairs

@@ -169,3 +169,19 @@ def test_resume_after_abrupt_stop_reproduces_the_journal(tmp_path: Path) -> None
     interrupted_equals_uninterrupted(
         tmp_path, kill_at=16, budget__evaluations=30,
         strategy={"name": "reinforce", "hidden_size": 16, "batch_size": 4})
+
+
+@pytest.mark.parametrize("redraws", [0, 20])
+def test_redraw_in_flight_asks_for_architectures_not_out_already(redraws: int) -> None:
+    """A controller peaked on few cells: with redraws, a batch of asks repeats none of what is
+    out while other cells can still be drawn; without, samples are kept as drawn."""
+    strategy = Reinforce(NB201Space(), np.random.default_rng(0), redraw_in_flight=redraws)
+    with torch.no_grad():  # only two ops per edge (skip_connect, nor_conv_1x1) stay likely
+        strategy.controller.heads.bias.fill_(-30.0)
+        for start in range(0, strategy.controller.heads.bias.numel(), 5):
+            strategy.controller.heads.bias[start + 1:start + 3] = 0.0
+    asked = [c.genome.canonical_hash() for c in strategy.ask(24)]
+    if redraws:
+        assert len(set(asked)) == len(asked)
+    else:
+        assert len(set(asked)) < len(asked)
