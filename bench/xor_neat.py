@@ -3,16 +3,24 @@
 Population 150, solved at fitness 3.9 (4 minus the summed squared error over the four patterns).
 NEAT paper (Stanley & Miikkulainen 2002): 4,755 evaluations on average, no failure in 100 runs.
 
-Ours is the engine's NEAT strategy with the XOR task's batched evaluator (one tensor program per
-generation), run as a real campaign over an in-memory journal by :mod:`bench.neat_loop` (torch
-is imported and warmed up before any clock starts, as neat-python is imported before its runs).
+Ours is timed as users run it: ``evonas run examples/xor_neat.yaml --quiet --set seed=S`` in this
+process, i.e. :func:`evonas.api.start_campaign` (what ``evonas run`` calls) on the example's
+config with ``seed`` and ``runs_dir`` (a temporary folder) overridden and no progress bar: a new
+run folder with its file journal (SQLite, WAL), the evaluator ``evonas run`` builds for it
+(in-process, the XOR task's batched form: one tensor program per generation), the campaign
+stopping at ``task.target``. The clock covers the whole call (run folder and journal creation,
+the campaign, the final commit). The evaluations to solve are read back from the run's journal.
+torch is imported and warmed up before any clock starts, as neat-python is imported before its
+runs.
+
 neat-python (bench-only dependency: ``pip install neat-python``) runs its own XOR example
 configuration (``examples/xor/config-feedforward``), in the same process, seed by seed,
 interleaved with ours so both see the same machine load. The ratios are ours over theirs, summed
 over the seeds, each run stopping at the threshold: wall time, and the process's CPU time
 (steadier on a shared machine).
 
-    python bench/xor_neat.py [--seeds 100] [--compare-seeds 20] [--max-generations 300]
+    python bench/xor_neat.py [--seeds 100] [--compare-seeds 30] [--max-generations 300]
+        [--config examples/xor_neat.yaml] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -25,14 +33,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.neat_loop import run_neat  # noqa: E402
+from evonas.api import start_campaign  # noqa: E402
+from evonas.config import load_config  # noqa: E402
+from evonas.storage import JOURNAL_FILE, Journal, Status  # noqa: E402
 from evonas.tasks.control import XOR_INPUTS, XOR_TARGETS, XORTask  # noqa: E402
 from genomes import NEATSpace  # noqa: E402
 
 THRESHOLD = 3.9
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "xor_neat.yaml"
 
 NEAT_PYTHON_CONFIG = """
 [NEAT]
@@ -112,11 +125,28 @@ def warm_up() -> None:
     XORTask(THRESHOLD).evaluate_batch([genome], [0])
 
 
-def ours(seed: int, max_generations: int) -> tuple[bool, int, int, float, float]:
-    """One run of ours: (solved, evaluations, without elites, wall s, CPU s)."""
+def ours(seed: int, config_path: Path, profiler: Any = None
+         ) -> tuple[bool, int, int, float, float]:
+    """One ``evonas run`` of the example config: (solved, evaluations to solve, without the
+    cached copies, wall s, CPU s)."""
     gc.collect()  # start both sides from a clean heap
-    out = run_neat(XORTask(THRESHOLD), NEATSpace(), seed, THRESHOLD, max_generations)
-    return out.solved, out.evaluations, out.unique_evaluations, out.seconds, out.cpu_seconds
+    with tempfile.TemporaryDirectory(prefix="evonas-xor-") as runs_dir:
+        config = load_config(config_path, [f"seed={seed}", f"runs_dir={runs_dir}"])
+        target = config.section("task")["target"]
+        start, cpu_start = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        run_dir, _ = start_campaign(config, f"xor-{seed}")
+        if profiler is not None:
+            profiler.disable()
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
+            rows = list(journal.evaluations())
+    solver = next((ev.individual_id for ev in rows
+                   if ev.fitness is not None and ev.fitness >= target), None)
+    last = rows[-1].individual_id if solver is None else solver
+    unique = sum(1 for ev in rows if ev.individual_id <= last and ev.status != Status.CACHED)
+    return solver is not None, last + 1, unique, seconds, cpu_seconds
 
 
 def theirs(config: object, seed: int, max_generations: int
@@ -142,24 +172,39 @@ def theirs(config: object, seed: int, max_generations: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--compare-seeds", type=int, default=20,
+    parser.add_argument("--seeds", type=int, default=100,
+                        help="seeds of our success-rate run (0: skip)")
+    parser.add_argument("--compare-seeds", type=int, default=30,
                         help="seeds of the wall-time comparison with neat-python (0: skip)")
-    parser.add_argument("--max-generations", type=int, default=300)
+    parser.add_argument("--max-generations", type=int, default=300,
+                        help="neat-python's generation limit (ours: the config's budget)")
+    parser.add_argument("--config", type=Path, default=EXAMPLE,
+                        help="our campaign config (default: examples/xor_neat.yaml)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile our runs of the comparison into FILE")
     args = parser.parse_args()
     print(f"command: python {' '.join(sys.argv)}")
+    print(f"load average {os.getloadavg()[0]:.1f}, usable cores {len(os.sched_getaffinity(0))}")
     warm_up()
 
-    results = [ours(seed, args.max_generations) for seed in range(args.seeds)]
+    if args.seeds > 0:
+        success_rate(args.seeds, args.config)
+    if args.compare_seeds > 0:
+        compare(args.compare_seeds, args.config, args.max_generations, args.profile)
+    return 0
+
+
+def success_rate(seeds: int, config_path: Path) -> None:
+    results = [ours(seed, config_path) for seed in range(seeds)]
     solved = [r for r in results if r[0]]
-    print(f"ours: solved {len(solved)}/{args.seeds}; evaluations to solve: mean "
+    print(f"ours: solved {len(solved)}/{seeds}; evaluations to solve: mean "
           f"{statistics.mean(r[1] for r in solved):.0f} (median "
           f"{statistics.median(r[1] for r in solved):.0f}, max {max(r[1] for r in solved)}); "
           f"without elite copies: mean {statistics.mean(r[2] for r in solved):.0f}; "
           f"mean wall time {statistics.mean(r[3] for r in results):.2f}s per run")
 
-    if args.compare_seeds <= 0:
-        return 0
+
+def compare(seeds: int, config_path: Path, max_generations: int, profile: str | None) -> None:
     import neat
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,9 +215,14 @@ def main() -> int:
     ours_time = theirs_time = ours_cpu = theirs_cpu = 0.0
     ours_solved = theirs_solved = 0
     theirs_evals = []
-    for seed in range(args.compare_seeds):
-        a = ours(seed, args.max_generations)
-        b = theirs(config, seed, args.max_generations)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    for seed in range(seeds):
+        a = ours(seed, config_path, profiler)
+        b = theirs(config, seed, max_generations)
         ours_time, ours_cpu = ours_time + a[3], ours_cpu + a[4]
         theirs_time, theirs_cpu = theirs_time + b[2], theirs_cpu + b[3]
         ours_solved += a[0]
@@ -181,14 +231,17 @@ def main() -> int:
             theirs_evals.append(b[1])
     version = getattr(neat, "__version__", "")
     mean_evals = statistics.mean(theirs_evals) if theirs_evals else float("nan")
-    print(f"over {args.compare_seeds} seeds, same process, interleaved: ours {ours_solved} "
+    print(f"over {seeds} seeds, same process, interleaved: ours ({config_path.name}, "
+          f"evonas run) {ours_solved} "
           f"solved, neat-python {version} {theirs_solved} solved (mean {mean_evals:.0f} "
           f"evaluations)")
     print(f"  wall time: ours {ours_time:.1f}s, neat-python {theirs_time:.1f}s, ratio "
           f"ours/theirs = {ours_time / theirs_time:.3f}")
     print(f"  CPU time of the process: ours {ours_cpu:.1f}s, neat-python {theirs_cpu:.1f}s, "
           f"ratio ours/theirs = {ours_cpu / theirs_cpu:.3f}")
-    return 0
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+        print(f"our profile: {profile} (python -m pstats {profile}; sort cumtime)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ In birth order:
    sequence of asks and tells, and with it every genome, is a deterministic function of the
    results, whatever order workers finish in.
 4. **Checkpoint.** Every ``campaign.checkpoint_every`` tells (and at the end), the strategy's state
-   and the counters go to the journal as a snapshot.
+   and the counters go to the journal as a snapshot (committed with the next periodic commit, in
+   one transaction with the rows before it; the final one at once).
 
 A graceful stop (SIGINT, SIGTERM, ``budget.wall_time``) and a spent ``budget.device_seconds``
 *halt* the loop: nothing more is asked or told, and the evaluations in flight run to their end
@@ -47,6 +48,7 @@ the same order.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -64,13 +66,14 @@ from evonas.evaluation import EvalJob, EvalResult, Evaluator
 from evonas.reporting import CallbackReporter, Reporter, ReporterSet
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
-from genomes import genome_from_dict
+from genomes import CPPNGenome, DAGGenome, genome_from_dict
 
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
 #: architectures already evaluated (cache hits are free) stops there instead of running forever.
 INDIVIDUALS_PER_EVALUATION = 20
 #: Seconds between commits while the loop runs: a kill loses at most that much of the journal's
-#: tail, which a resume replays (snapshots commit at once).
+#: tail, which a resume replays from the last snapshot committed (periodic snapshots go with
+#: these commits: one transaction holds a snapshot and the rows before it).
 COMMIT_EVERY = 0.05
 #: ``campaign.order`` values.
 ORDERS = ("async", "birth")
@@ -83,6 +86,91 @@ def evaluation_seed(campaign_seed: int, individual_id: int) -> int:
     """The training seed of one individual: a pure function of the campaign seed and its id."""
     seq = np.random.SeedSequence([campaign_seed, EVALUATION_STREAM, individual_id])
     return int(seq.generate_state(1, np.uint32)[0])
+
+
+class EvaluationSeeds:
+    """:func:`evaluation_seed` for one campaign seed, computed without numpy when the campaign
+    seed and the id fit in 32 bits (NumPy's ``SeedSequence`` hash, with everything that does not
+    depend on the id computed once); otherwise by :func:`evaluation_seed` itself. The same
+    values either way (checked against it when built)."""
+
+    _MASK = 0xFFFFFFFF
+
+    def __init__(self, campaign_seed: int) -> None:
+        self.campaign_seed = campaign_seed
+        self._fast = type(campaign_seed) is int and 0 <= campaign_seed <= self._MASK
+        if not self._fast:
+            return
+        mask = self._mask = self._MASK
+        # SeedSequence: INIT_A, MULT_A (hashmix), MIX_MULT_L/R (mix), INIT_B, MULT_B (output)
+        consts = []
+        h = 0x43B0D7E5
+        for _ in range(16):
+            nxt = (h * 0x931E8875) & mask
+            consts.append((h, nxt))
+            h = nxt
+        self._consts = consts
+
+        def hashmix(value: int, k: int) -> int:
+            x, m = consts[k]
+            value = ((value ^ x) * m) & mask
+            return value ^ (value >> 16)
+
+        # the pool mixed from [campaign_seed, EVALUATION_STREAM, id]: all but the id's word
+        m0 = hashmix(campaign_seed, 0)
+        m1 = hashmix(EVALUATION_STREAM, 1)
+        m3 = hashmix(0, 3)
+        m1 = self._mix(m1, hashmix(m0, 4))
+        self._h5 = hashmix(m0, 5)
+        m3 = self._mix(m3, hashmix(m0, 6))
+        m0 = self._mix(m0, hashmix(m1, 7))
+        self._h8 = hashmix(m1, 8)
+        m3 = self._mix(m3, hashmix(m1, 9))
+        self._m0, self._m3 = m0, m3
+        self._out_mul = (0x8B51F9DD * 0x58F38DED) & mask
+        for ind_id in (0, 1, 12345, self._MASK):
+            if self(ind_id) != evaluation_seed(campaign_seed, ind_id):  # never expected
+                self._fast = False
+                break
+
+    @staticmethod
+    def _mix(x: int, y: int) -> int:
+        value = (0xCA01F9DD * x - 0x4973F715 * y) & 0xFFFFFFFF
+        return value ^ (value >> 16)
+
+    def __call__(self, individual_id: int) -> int:
+        if not self._fast or type(individual_id) is not int \
+                or not 0 <= individual_id <= self._MASK:
+            return evaluation_seed(self.campaign_seed, individual_id)
+        mask, consts, mix = self._mask, self._consts, self._mix
+        x, m = consts[2]
+        v = ((individual_id ^ x) * m) & mask
+        m2 = v ^ (v >> 16)
+        m2 = mix(mix(m2, self._h5), self._h8)
+        x, m = consts[10]
+        v = ((m2 ^ x) * m) & mask
+        m0 = mix(self._m0, v ^ (v >> 16))
+        x, m = consts[12]
+        v = ((m2 ^ x) * m) & mask
+        m3 = mix(self._m3, v ^ (v >> 16))
+        x, m = consts[13]
+        v = ((m3 ^ x) * m) & mask
+        m0 = mix(m0, v ^ (v >> 16))
+        v = ((m0 ^ 0x8B51F9DD) * self._out_mul) & mask
+        return v ^ (v >> 16)
+
+
+def _genome_json(genome: Any) -> dict[str, Any] | str:
+    """What the journal stores of ``genome``: its cached compact JSON text when that is exactly
+    what the journal's encoder would write of ``to_dict()`` (a DAG or CPPN genome that passed
+    its checks: finite numbers only), else the dict."""
+    if type(genome) in _JSON_TEXT_KINDS and genome.__dict__.get("_valid"):
+        return genome.to_json()
+    return genome.to_dict()
+
+
+#: Genome classes whose ``to_json()`` is ``to_dict()`` in compact JSON, cached.
+_JSON_TEXT_KINDS = (DAGGenome, CPPNGenome)
 
 
 def strategy_rng(campaign_seed: int) -> np.random.Generator:
@@ -178,6 +266,8 @@ class Campaign:
         self._replaying = False
         self._first_by_hash: dict[str, int] = {}  # canonical hash -> the first id that has it
         self._results: dict[int, EvaluationRow] = {}  # results recorded this session, by id
+        self._metrics_text: dict[int, str] = {}  # their metrics' JSON text (for cached copies)
+        self._evaluation_seed = EvaluationSeeds(config.seed)
         self._last_commit = time.monotonic()
         self._dependents: dict[int, list[int]] = {}
         self._to_dispatch: list[_Pending] = []
@@ -203,7 +293,7 @@ class Campaign:
             "max_evaluations": self.max_evaluations, "next_id": self.next_id,
             "order": self.order, "capacity": live_capacity, "strategy": self.strategy.name})
         interrupted = False
-        with _SignalHandlers(self._request_stop):
+        with _SignalHandlers(self._request_stop), _FrozenHeap():
             try:
                 self._refill()
                 self._replay(live_capacity)
@@ -394,20 +484,24 @@ class Campaign:
             candidate = Candidate(candidate.genome, candidate.parents, stored.operator,
                                   candidate.generation)
         else:
-            self.journal.add_individual(ind_id, candidate.genome.to_dict(), genome_hash,
+            self.journal.add_individual(ind_id, _genome_json(candidate.genome), genome_hash,
                                         candidate.parents, candidate.operator,
                                         candidate.generation)
-        pending = _Pending(ind_id, candidate, genome_hash, self._source_of(genome_hash, ind_id))
+        source_id = self._source_of(genome_hash, ind_id)
+        pending = _Pending(ind_id, candidate, genome_hash, source_id)
         self._window[ind_id] = pending
-        if pending.source_id is None:
+        if source_id is None:
             self.evaluations += 1
             self._window_evaluations += 1
-        self._settle(pending, recorded)
+        if recorded is None and source_id is None:
+            self._to_dispatch.append(pending)  # the common case of _settle
+        else:
+            self._settle(pending, recorded)
 
     def _source_of(self, genome_hash: str, ind_id: int) -> int | None:
         """The earliest individual before ``ind_id`` with this canonical hash, if any."""
-        first = self._first_by_hash.get(genome_hash)
-        if first is None or first > ind_id:
+        first = self._first_by_hash.setdefault(genome_hash, ind_id)
+        if first > ind_id:
             self._first_by_hash[genome_hash] = ind_id
             return None
         return first if first < ind_id else None
@@ -434,11 +528,12 @@ class Campaign:
         # No commit first: an individual's row is written before its result's, in order, so a
         # crash can lose a tail of both but never a result without its individual; the replay
         # makes the lost individuals again and what was in flight runs again.
+        add_event, submit = self.journal.add_event, self.evaluator.submit
+        seed_of = self._evaluation_seed
         for pending in self._to_dispatch:
-            self.journal.add_event("dispatched", pending.id)
+            add_event("dispatched", pending.id)
             genome = pending.candidate.genome
-            self.evaluator.submit(EvalJob(pending.id, genome.to_dict(),
-                                          evaluation_seed(self.config.seed, pending.id), genome))
+            submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome))
         self._to_dispatch = []
 
     def _record(self, result: EvalResult) -> None:
@@ -449,7 +544,7 @@ class Campaign:
         row = EvaluationRow(result.individual_id, result.status,
                             None if fitness is None else float(fitness), dict(result.metrics),
                             result.error, result.worker, result.seconds, None)
-        self.journal.add_evaluation(row)
+        self._metrics_text[row.individual_id] = self.journal.add_evaluation(row)
         self._results[row.individual_id] = row
         self._arrive(pending, row)
         for dep_id in self._dependents.pop(pending.id, []):
@@ -459,7 +554,7 @@ class Campaign:
         status = "cached" if source.status in ("ok", "cached") else source.status
         row = EvaluationRow(pending.id, status, source.fitness, source.metrics, source.error,
                             None, 0.0, pending.source_id)
-        self.journal.add_evaluation(row)
+        self.journal.add_evaluation(row, self._metrics_text.get(source.individual_id))
         self._arrive(pending, row)
 
     def _arrive(self, pending: _Pending, row: EvaluationRow) -> None:
@@ -488,7 +583,7 @@ class Campaign:
                 self._best is None or fitness > self._best[0]):
             self._best = (fitness, pending.id)
         if self.told % self.checkpoint_every == 0:
-            self._snapshot()
+            self._snapshot(commit=False)  # with the next commit (every COMMIT_EVERY seconds)
         if self.reporters:
             self.reporters.individual_told(self._counters(pending))
         self._refill()
@@ -497,7 +592,7 @@ class Campaign:
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self._started)
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, commit: bool = True) -> None:
         state = {"strategy": self.strategy.state_dict(), "failed": self.failed,
                  "device_seconds": self.device_seconds,
                  "elapsed": self._elapsed(),
@@ -505,7 +600,12 @@ class Campaign:
                  "capacity": self.capacity}
         if self.order == "async":
             state["window"] = list(self._window)
-        self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state))
+        self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state),
+                                  commit=commit)
+        if commit:
+            self._last_commit = time.monotonic()
+        elif time.monotonic() - self._last_commit >= COMMIT_EVERY:
+            self._commit()  # a long run of tells that never returns to the loop commits too
 
     def _counters(self, last: _Pending) -> dict[str, Any]:
         return {
@@ -534,6 +634,28 @@ class Campaign:
         print(f"\nevonas: stopping; waiting up to {self.grace_period:g}s for "
               f"{len(self._window)} evaluation(s) in flight (interrupt again to stop now)",
               file=sys.stderr, flush=True)
+
+
+class _FrozenHeap:
+    """Keep the objects alive when a campaign starts (imported modules, torch, the task's data)
+    out of the garbage collector's full collections while it runs (:func:`gc.freeze`), and give
+    them back at the end (:func:`gc.unfreeze`). A campaign allocates millions of small objects,
+    so full collections come often; without this each one walks the whole heap (about a tenth
+    of a NEAT campaign's CPU time on XOR). Nothing is done when the process has frozen objects
+    of its own already."""
+
+    def __init__(self) -> None:
+        self._frozen = False
+
+    def __enter__(self) -> _FrozenHeap:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            self._frozen = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._frozen:
+            gc.unfreeze()
 
 
 class _SignalHandlers:

@@ -38,6 +38,8 @@ from genomes.errors import GenomeError
 from genomes.jsonform import check_json_header, dataclass_to_dict, parse_json
 
 CPPN_JSON_VERSION = 1
+#: ``json.dumps(value, separators=(",", ":"))`` without building an encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 #: Activation functions a node may use. Definitions (``z`` is the node's summed input):
 #: ``sigmoid`` 1/(1+exp(-4.9 z)) (NEAT's steepened sigmoid), ``tanh``, ``sin`` sin(z),
@@ -381,8 +383,12 @@ class CPPNGenome:
         return f"ff|{self.num_inputs}|" + ",".join(expr[o] for o in self.output_ids)
 
     def canonical_hash(self) -> str:
-        """SHA-1 hex digest of :meth:`canonical_form`."""
-        return hashlib.sha1(f"cppn|{self.canonical_form()}".encode()).hexdigest()
+        """SHA-1 hex digest of :meth:`canonical_form` (computed once per genome object)."""
+        value = self.__dict__.get("_hash")
+        if value is None:
+            value = self.__dict__["_hash"] = hashlib.sha1(
+                f"cppn|{self.canonical_form()}".encode()).hexdigest()
+        return value
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -396,13 +402,18 @@ class CPPNGenome:
             "version": CPPN_JSON_VERSION,
             "num_inputs": self.num_inputs,
             "num_outputs": self.num_outputs,
-            "nodes": [[n.id, n.activation, n.bias] for n in self.nodes],
-            "connections": [[c.innovation, c.src, c.dst, c.weight, c.enabled]
-                            for c in self.connections],
+            # the genes' fields are in JSON order: [id, activation, bias] and
+            # [innovation, src, dst, weight, enabled]
+            "nodes": list(map(list, self.nodes)),
+            "connections": list(map(list, self.connections)),
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        """:meth:`to_dict` as compact JSON text (computed once per genome object)."""
+        text = self.__dict__.get("_json")
+        if text is None:
+            text = self.__dict__["_json"] = _encode_json(self.to_dict())
+        return text
 
     @classmethod
     def from_dict(cls, data: Any) -> CPPNGenome:

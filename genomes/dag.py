@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from genomes.errors import GenomeError
 from genomes.jsonform import check_json_header, parse_json
@@ -25,11 +25,20 @@ from genomes.space import IDENTITY_OPS, NB201_OPS, WIDTH_PRESERVING_OPS, ZERO_OP
 DAG_JSON_VERSION = 1
 #: The canonical expression of a node whose value is zero.
 ZERO = "#"
+#: Most canonical hashes remembered across genome objects (a campaign meets the same
+#: architectures again and again); the memo is emptied when it grows past this.
+HASH_MEMO_SIZE = 1 << 16
+_HASH_MEMO: dict[tuple[Any, ...], str] = {}
+#: ``json.dumps(value, separators=(",", ":"))`` without building an encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-@dataclass(frozen=True, order=True)
-class Edge:
-    """One edge: ``dst`` receives ``op(src)``."""
+class Edge(NamedTuple):
+    """One edge: ``dst`` receives ``op(src)``.
+
+    Immutable, ordered and hashed as the tuple ``(src, dst, op)`` (a named tuple: sorting and
+    hashing edges run at C speed).
+    """
 
     src: int
     dst: int
@@ -39,6 +48,10 @@ class Edge:
 @dataclass(frozen=True)
 class DAGGenome:
     """An architecture as a DAG with ops on its edges.
+
+    Immutable: what is derived from the fields alone (the outcome of :meth:`validate`, the
+    canonical hash, the JSON text) is computed once per object and kept in its ``__dict__``,
+    outside the fields (equality, hashing and ``repr`` ignore it).
 
     Attributes:
         space: name of the search space the genome belongs to (``nb201`` or ``free``).
@@ -61,11 +74,38 @@ class DAGGenome:
     def validate(self) -> None:
         """Check the structural invariants (search-space rules are checked by the space).
 
+        The genome is immutable, so a success is remembered: later calls return at once.
+
         Raises:
             GenomeError: naming the first field at fault.
         """
-        if not isinstance(self.num_nodes, int) or self.num_nodes < 2:
-            raise GenomeError(f"num_nodes: need at least 2 nodes, got {self.num_nodes!r}")
+        if "_valid" in self.__dict__:
+            return
+        self._check_structure()
+        self.__dict__["_valid"] = True
+
+    def _check_structure(self) -> None:
+        n = self.num_nodes
+        if not isinstance(n, int) or n < 2:
+            raise GenomeError(f"num_nodes: need at least 2 nodes, got {n!r}")
+        try:  # the common case, a valid genome: one cheap pass
+            pairs = {(src, dst) for src, dst, op in self.edges
+                     if isinstance(op, str) and op and 0 <= src < dst < n}
+            fine = len(pairs) == len(self.edges)
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            self._edge_fault()
+        if self.widths:
+            if len(self.widths) != n:
+                raise GenomeError(
+                    f"widths: need one width per node ({n}), got {len(self.widths)}")
+            for i, w in enumerate(self.widths):
+                if not isinstance(w, int) or w < 1:
+                    raise GenomeError(f"widths[{i}]: must be a positive integer, got {w!r}")
+
+    def _edge_fault(self) -> None:
+        """Raise the error of the first faulty edge."""
         seen: set[tuple[int, int]] = set()
         for e in self.edges:
             where = f"edges[{e.src}->{e.dst}]"
@@ -79,13 +119,6 @@ class DAGGenome:
             if (e.src, e.dst) in seen:
                 raise GenomeError(f"{where}: duplicate edge")
             seen.add((e.src, e.dst))
-        if self.widths:
-            if len(self.widths) != self.num_nodes:
-                raise GenomeError(
-                    f"widths: need one width per node ({self.num_nodes}), got {len(self.widths)}")
-            for i, w in enumerate(self.widths):
-                if not isinstance(w, int) or w < 1:
-                    raise GenomeError(f"widths[{i}]: must be a positive integer, got {w!r}")
 
     # ----------------------------------------------------------------- structure
     @property
@@ -99,6 +132,16 @@ class DAGGenome:
     def in_edges(self, node: int) -> list[Edge]:
         """Edges into ``node``, ordered by source."""
         return [e for e in self.edges if e.dst == node]
+
+    def _in_edges_by_node(self) -> list[list[Edge]]:
+        """``[in_edges(0), in_edges(1), ...]`` in one pass (edges into a node outside
+        ``0 .. num_nodes-1`` are left out, as :meth:`in_edges` never asks for them)."""
+        by_node: list[list[Edge]] = [[] for _ in range(self.num_nodes)]
+        n = self.num_nodes
+        for e in self.edges:  # sorted by (src, dst): each list is ordered by source
+            if 0 <= e.dst < n:
+                by_node[e.dst].append(e)
+        return by_node
 
     def out_edges(self, node: int) -> list[Edge]:
         """Edges out of ``node``, ordered by destination."""
@@ -152,9 +195,10 @@ class DAGGenome:
 
     def _nb201_form(self) -> str:
         exprs: dict[int, str] = {0: "in"}
+        by_node = self._in_edges_by_node()
         for node in range(1, self.num_nodes):
             terms = []
-            for e in self.in_edges(node):
+            for e in by_node[node]:
                 src = exprs[e.src]
                 if e.op in ZERO_OPS or src == ZERO:
                     terms.append(ZERO)
@@ -167,9 +211,10 @@ class DAGGenome:
 
     def _strict_form(self) -> str:
         sums: dict[int, tuple[str, ...]] = {0: ("in",)}
+        by_node = self._in_edges_by_node()
         for node in range(1, self.num_nodes):
             terms: list[str] = []
-            for e in self.in_edges(node):
+            for e in by_node[node]:
                 src = sums[e.src]
                 if e.op in ZERO_OPS or not src:
                     continue
@@ -190,8 +235,28 @@ class DAGGenome:
         return _digest(f"{e.op}:{dst_w}({src})")
 
     def canonical_hash(self) -> str:
-        """SHA-1 hex digest of :meth:`canonical_form` and the space name."""
-        return hashlib.sha1(f"{self.space}|{self.canonical_form()}".encode()).hexdigest()
+        """SHA-1 hex digest of :meth:`canonical_form` and the space name.
+
+        Computed once per genome object, and remembered across objects with the same fields
+        (up to :data:`HASH_MEMO_SIZE` of them).
+        """
+        cached = self.__dict__.get("_hash")
+        if cached is not None:
+            return cached
+        key = (self.space, self.num_nodes, self.edges, self.widths)
+        memo = type(self.num_nodes) is int
+        try:
+            value = _HASH_MEMO.get(key) if memo else None
+        except TypeError:  # unhashable fields (an invalid genome): no memo
+            memo, value = False, None
+        if value is None:
+            value = hashlib.sha1(f"{self.space}|{self.canonical_form()}".encode()).hexdigest()
+            if memo:
+                if len(_HASH_MEMO) >= HASH_MEMO_SIZE:
+                    _HASH_MEMO.clear()
+                _HASH_MEMO[key] = value
+        self.__dict__["_hash"] = value
+        return value
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -208,7 +273,11 @@ class DAGGenome:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        """:meth:`to_dict` as compact JSON text (computed once per genome object)."""
+        text = self.__dict__.get("_json")
+        if text is None:
+            text = self.__dict__["_json"] = _encode_json(self.to_dict())
+        return text
 
     @classmethod
     def from_dict(cls, data: Any) -> DAGGenome:
@@ -268,11 +337,13 @@ class DAGGenome:
 
     def to_nb201(self) -> str:
         """Print the genome in NAS-Bench-201 notation (nodes in order, sources ascending)."""
-        groups = []
-        for node in range(1, self.num_nodes):
-            tokens = [f"{e.op}~{e.src}" for e in self.in_edges(node)]
-            groups.append("|" + "|".join(tokens) + "|")
-        return "+".join(groups)
+        text = self.__dict__.get("_nb201")
+        if text is None:
+            by_node = self._in_edges_by_node()
+            text = "+".join("|" + "|".join([f"{e.op}~{e.src}" for e in by_node[node]]) + "|"
+                            for node in range(1, self.num_nodes))
+            self.__dict__["_nb201"] = text
+        return text
 
     def describe(self) -> str:
         """A short human-readable form."""
@@ -292,3 +363,26 @@ def genome_from_dict(data: Any) -> DAGGenome:
         return DAGGenome.from_dict(data)
     kind = data.get("kind") if isinstance(data, dict) else None
     raise GenomeError(f"kind: unknown genome kind {kind!r}")
+
+
+def check_member(genome: Any, space: Any) -> None:
+    """``space.validate(genome)``, remembered on the (immutable) genome: a genome that passed
+    for this very space object returns at once, so a child the operators checked is not
+    checked again as a parent or in the evaluator.
+
+    Raises:
+        GenomeError: as ``space.validate`` does.
+    """
+    cache = getattr(genome, "__dict__", None)
+    if cache is not None and cache.get("_member_of") is space:
+        return
+    space.validate(genome)
+    if cache is not None:
+        cache["_member_of"] = space
+
+
+def remember_member(genome: Any, space: Any) -> None:
+    """Record that ``space.validate(genome)`` has just passed (see :func:`check_member`)."""
+    cache = getattr(genome, "__dict__", None)
+    if cache is not None:
+        cache["_member_of"] = space

@@ -12,28 +12,41 @@ apply, within the space's ``max_nodes``, ``max_edges``, ops and widths.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
 
 import numpy as np
 
 from genomes import DAGGenome, DAGSpace, Edge, FreeSpace
-from operators._common import (
-    Record,
-    assemble,
-    check_parent,
-    coin,
-    distinct,
-    edge_json,
-    is_nb201,
-    pick,
-    reachable,
-)
+from genomes.dag import remember_member
+from operators import _common
+from operators._common import Record, coin, distinct, edge_json, is_nb201, pick, reachable
 from operators.errors import OperatorNotApplicable
 
 #: The signature every mutation operator shares.
 Mutation = Callable[[DAGGenome, np.random.Generator, DAGSpace], tuple[DAGGenome, Record]]
+
+
+def check_parent(genome: DAGGenome, space: DAGSpace) -> None:
+    """:func:`operators._common.check_parent`, remembered on the genome: a parent that passed
+    for this space object (a child of these operators, or a parent checked before) is not
+    checked again."""
+    cache = getattr(genome, "__dict__", None)
+    if cache is not None and cache.get("_member_of") is space:
+        return
+    _common.check_parent(genome, space)
+    remember_member(genome, space)
+
+
+def assemble(space: DAGSpace, num_nodes: int, edges: Iterable[Edge],
+             widths: Sequence[int] = ()) -> DAGGenome:
+    """:func:`operators._common.assemble` (which checks the child against ``space``); the check
+    is remembered on the child (see :func:`check_parent`)."""
+    child = _common.assemble(space, num_nodes, edges, widths)
+    remember_member(child, space)
+    return child
 
 
 def _free_only(name: str, space: DAGSpace) -> FreeSpace:
@@ -303,21 +316,65 @@ def mutate(genome: DAGGenome, rng: np.random.Generator, space: DAGSpace,
         GenomeError: when ``genome`` is not a valid member of ``space``.
     """
     if weights is None:
-        weights = dict.fromkeys(MUTATIONS, 1.0)
-    for name, w in weights.items():
-        if name not in MUTATIONS:
-            raise ValueError(f"weights.{name}: unknown mutation; choose from {sorted(MUTATIONS)}")
-        if not isinstance(w, Real) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"weights.{name}: must be a finite number >= 0, got {w!r}")
+        weights = _EQUAL_WEIGHTS
+    key = tuple(weights.items())
+    memo = True
+    try:
+        enabled = _ENABLED.get(key)
+    except TypeError:  # an unhashable weight: checked (and refused) below
+        memo, enabled = False, None
+    if enabled is None:
+        enabled = _enabled(weights)
+        if memo:
+            if len(_ENABLED) >= _MEMO_SIZE:
+                _ENABLED.clear()
+            _ENABLED[key] = enabled
     check_parent(genome, space)
-    names = [name for name in MUTATIONS if weights.get(name, 0) > 0]
+    names = list(enabled)
     if is_nb201(space):
         names = [name for name in names if name == "mutate_op"]
     while names:
-        probs = np.array([weights[name] for name in names], dtype=float)
-        name = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+        name = names[_draw(rng, tuple(weights[name] for name in names))]
         try:
             return MUTATIONS[name](genome, rng, space)
         except OperatorNotApplicable:
             names.remove(name)
     raise OperatorNotApplicable("mutate: no enabled mutation applies to this genome")
+
+
+#: The default weights: every operator, equally.
+_EQUAL_WEIGHTS: dict[str, float] = dict.fromkeys(MUTATIONS, 1.0)
+_MEMO_SIZE = 256
+#: weights' items -> the operator names they enable, for weights that passed the checks.
+_ENABLED: dict[tuple[object, ...], tuple[str, ...]] = {}
+#: weights of the names still in the draw -> the cumulative distribution numpy's
+#: ``Generator.choice(n, p=...)`` builds from them.
+_CDFS: dict[tuple[float, ...], list[float]] = {}
+
+
+def _enabled(weights: Mapping[str, float]) -> tuple[str, ...]:
+    """Check ``weights`` and name the operators they enable, in :data:`MUTATIONS` order."""
+    for name, w in weights.items():
+        if name not in MUTATIONS:
+            raise ValueError(f"weights.{name}: unknown mutation; choose from {sorted(MUTATIONS)}")
+        if not isinstance(w, Real) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"weights.{name}: must be a finite number >= 0, got {w!r}")
+    return tuple(name for name in MUTATIONS if weights.get(name, 0) > 0)
+
+
+def _draw(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
+    """``int(rng.choice(len(weights), p=probs / probs.sum()))``, with the same draw from
+    ``rng`` (one ``rng.random()``) and the same outcome: numpy's choice builds
+    ``cdf = p.cumsum(); cdf /= cdf[-1]`` and returns ``cdf.searchsorted(u, side="right")``;
+    the distribution is built once per set of weights."""
+    cdf = _CDFS.get(weights)
+    if cdf is None:
+        probs = np.array(weights, dtype=float)
+        p = probs / probs.sum()
+        array = p.cumsum()
+        array /= array[-1]
+        cdf = array.tolist()
+        if len(_CDFS) >= _MEMO_SIZE:
+            _CDFS.clear()
+        _CDFS[weights] = cdf
+    return bisect.bisect_right(cdf, rng.random())

@@ -22,6 +22,7 @@ from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult
 from evonas.tasks import EvaluationFailure, Task
 from evonas.tasks.base import BatchScalingTask
 from genomes import SearchSpace
+from genomes.dag import check_member
 
 #: Longest error message kept in a result.
 MAX_ERROR_CHARS = 300
@@ -45,7 +46,7 @@ def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
     start = time.perf_counter()
     try:
         genome = job.genome_object()
-        space.validate(genome)
+        check_member(genome, space)  # space.validate, unless this genome passed it already
         metrics = _evaluate(task, genome, job.seed, device)
     except EvaluationFailure as exc:
         error = exc.reason

@@ -285,7 +285,8 @@ class LocalPoolEvaluator(SlotEvaluator):
             if job is None:
                 continue
             try:
-                payload = encode_job(job.individual_id, job.seed, job.genome)
+                payload = encode_job(job.individual_id, job.seed, job.genome,
+                                     _genome_json(job))
             except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
                 self._fail_unsendable(job, f"genome is not JSON: {exc}")
                 continue
@@ -497,6 +498,17 @@ class LocalPoolEvaluator(SlotEvaluator):
             _stop_process(process, 0.0)
             conn.close()
         self._retiring = still
+
+
+def _genome_json(job: EvalJob) -> str | None:
+    """The compact JSON text of the job's genome when the submitter gave the genome object and
+    it holds that text already (a checked DAG or CPPN genome: the campaign journaled it), else
+    None."""
+    cache = getattr(job.parsed, "__dict__", None)
+    if cache is None or not cache.get("_valid"):
+        return None
+    text = cache.get("_json")
+    return text if isinstance(text, str) else None
 
 
 def _setup_failure(slot: _Slot, type_name: str, message: str) -> Exception:

@@ -136,6 +136,21 @@ def _dumps(value: Any) -> str:
         return _ENCODER.encode(json_safe(value))
 
 
+#: The operator record of a random genome, as ``_dumps`` writes it.
+_RANDOM_OPERATOR = '{"op":"random"}'
+#: The ``finished`` event's data for each status, as ``add_event`` would write it.
+_FINISHED_DATA = {status: _dumps({"status": status}) for status in ("ok", "failed", "cached")}
+
+
+def _parents_text(parents: tuple[int, ...]) -> str:
+    """``_dumps(list(parents))``, without the encoder for plain ints."""
+    if not parents:
+        return "[]"
+    if all(type(p) is int for p in parents):
+        return "[" + ",".join(map(str, parents)) + "]"
+    return _dumps(list(parents))
+
+
 class Journal(JournalQueries):
     """Read and write access to one run's SQLite journal.
 
@@ -339,19 +354,31 @@ class Journal(JournalQueries):
         if self._conn.in_transaction:
             self._conn.execute("COMMIT")
 
-    def add_individual(self, id: int, genome: dict[str, Any], hash: str,  # noqa: A002
+    def add_individual(self, id: int, genome: dict[str, Any] | str, hash: str,  # noqa: A002
                        parents: tuple[int, ...], operator: dict[str, Any],
                        generation: int | None) -> None:
+        """Buffer an individual's row and its ``created`` event. ``genome`` is its JSON dict,
+        or that dict's compact JSON text already made (a genome's cached ``to_json()``)."""
+        now = time.time()
         self._individual_rows.append(
-            (id, _dumps(genome), hash, _dumps(list(parents)), _dumps(operator), generation,
-             time.time()))
-        self.add_event("created", id)
+            (id, genome if isinstance(genome, str) else _dumps(genome), hash,
+             _parents_text(parents),
+             _RANDOM_OPERATOR if operator == {"op": "random"} else _dumps(operator),
+             generation, now))
+        self._events.append(("created", id, None, now))
 
-    def add_evaluation(self, row: EvaluationRow) -> None:
+    def add_evaluation(self, row: EvaluationRow, metrics_json: str | None = None) -> str:
+        """Buffer an outcome and its ``finished`` event; returns the metrics' JSON text (pass
+        it back as ``metrics_json`` for another row with the same metrics, a cached copy)."""
+        now = time.time()
+        metrics = _dumps(row.metrics) if metrics_json is None else metrics_json
         self._evaluation_rows.append(
-            (row.individual_id, row.status, json_safe(row.fitness), _dumps(row.metrics),
-             row.error, row.worker, row.seconds, row.source_id, time.time()))
-        self.add_event("finished", row.individual_id, {"status": row.status})
+            (row.individual_id, row.status, json_safe(row.fitness), metrics,
+             row.error, row.worker, row.seconds, row.source_id, now))
+        data = _FINISHED_DATA.get(row.status)
+        self._events.append(("finished", row.individual_id,
+                             _dumps({"status": row.status}) if data is None else data, now))
+        return metrics
 
     def set_config(self, config: dict[str, Any]) -> None:
         """Replace the frozen config (a resume with accepted changes)."""
@@ -364,14 +391,18 @@ class Journal(JournalQueries):
         self._events.append(
             (kind, individual_id, None if data is None else _dumps(data), time.time()))
 
-    def add_snapshot(self, snapshot: Snapshot) -> None:
+    def add_snapshot(self, snapshot: Snapshot, *, commit: bool = True) -> None:
+        """Write a snapshot (after the rows buffered so far) and, unless ``commit`` is false,
+        commit. A snapshot left uncommitted goes with the next commit: a crash before it loses
+        the snapshot with the rows before it, never one without the other."""
         self._begin()
         self._conn.execute(
             "INSERT INTO snapshots (next_id, told, evaluations, state, at) VALUES (?, ?, ?, ?, ?)",
             (snapshot.next_id, snapshot.told, snapshot.evaluations, _dumps(snapshot.state),
              time.time()))
         self.add_event("snapshot", None, {"next_id": snapshot.next_id, "told": snapshot.told})
-        self.commit()
+        if commit:
+            self.commit()
 
     # ----------------------------------------------------------------- reading
     def meta(self, key: str) -> str | None:

@@ -147,13 +147,18 @@ def test_draw_genome_with_graphviz_when_installed() -> None:
 
 
 def test_report_of_a_run_in_progress(tmp_path: Path) -> None:
-    """Written from the campaign's progress observer, half-way, through a second connection."""
-    config = load_config(tabular_config(tmp_path, budget__evaluations=40))
+    """Written from the campaign's progress observer through a second connection, once the
+    journal holds committed results and the campaign is still running (evaluations sleep 20 ms,
+    so the campaign's periodic commits come before its end on any machine)."""
+    config = tabular_config(tmp_path, budget__evaluations=40, evaluator__workers=0)
+    config["task"] = {"name": "faulty", "inner": config["task"], "rates": {"hang": 1.0},
+                      "hang_seconds": 0.02}
+    config = load_config(config)
     run_dir = tmp_path / "runs" / "t"
     seen: list[str] = []
 
     def observe(counters: dict[str, Any]) -> None:
-        if counters["evaluations"] == 20 and not seen:
+        if not seen and counters["evaluations"] < 40 and _committed_results(run_dir) >= 5:
             seen.append(write_report(run_dir).read_text())
 
     start_campaign(config, "t", observe)
@@ -162,6 +167,15 @@ def test_report_of_a_run_in_progress(tmp_path: Path) -> None:
     assert set(FIGURES) <= set(page.figures)
     with Run(run_dir) as run:
         assert run.status()["state"] == "completed"
+
+
+def _committed_results(run_dir: Path) -> int:
+    """Evaluations another connection sees in the run's journal (0 before it exists)."""
+    path = run_dir / JOURNAL_FILE
+    if not path.exists():
+        return 0
+    with Journal.open(path, readonly=True) as journal:
+        return sum(1 for _ in journal.evaluations())
 
 
 def test_report_of_a_run_without_results(tmp_path: Path) -> None:
