@@ -42,6 +42,8 @@ register_strategy("nsga2", "evonas.strategies.nsga2:NSGA2")
 register_strategy("reinforce", "evonas.strategies.reinforce:Reinforce")
 register_strategy("neat", "evonas.strategies.neat:NEAT")
 register_strategy("darts", "evonas.strategies.darts:DARTS")
+register_strategy("bananas", "evonas.strategies.bananas:BANANAS")
+register_strategy("local_search", "evonas.strategies.local_search:LocalSearch")
 _CLASS_NAMES = {path.split(":")[1]: name for name, path in STRATEGIES.items()}
 
 

@@ -110,6 +110,10 @@ STRATEGY_CASES: dict[str, StrategyCase] = {
     "darts": StrategyCase({"epochs": 2, "batch_size": 128}, space=TINY_NB201,
                           task=SMALL_DIGITS, tells=(1, 1), budget=10, kill_at=1,
                           campaign={"campaign__checkpoint_every": 1}),
+    # A tiny predictor (2 MLPs, 20 steps per fit): the protocol, not the model, is under test.
+    "bananas": StrategyCase({"initial": 4, "members": 2, "hidden": 8, "epochs": 20,
+                             "parents": 3, "mutations": 3, "random_candidates": 2}),
+    "local_search": StrategyCase({"initial": 3}),
 }
 
 
