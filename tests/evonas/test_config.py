@@ -93,9 +93,8 @@ OUT_OF_RANGE = [
 SPACES = {"neat": {"name": "neat"}, "darts": {"name": "nb201"}}
 
 
-@pytest.mark.parametrize(("name", "option", "value"), OUT_OF_RANGE)
-def test_strategy_options_are_range_checked(tmp_path: Path, name: str, option: str,
-                                            value: object) -> None:
+def _assert_refused(tmp_path: Path, name: str, option: str, value: object) -> None:
+    """A config giving strategy ``name`` the ``option: value`` fails, naming the field."""
     config = tabular_config(tmp_path, strategy={"name": name, option: value})
     if name in SPACES:
         config["space"] = SPACES[name]
@@ -103,6 +102,12 @@ def test_strategy_options_are_range_checked(tmp_path: Path, name: str, option: s
         config["task"] = {"name": "xor"}
     with pytest.raises(ConfigError, match=f"<dict>: strategy.{option}: "):
         load_config(config)
+
+
+@pytest.mark.parametrize(("name", "option", "value"), OUT_OF_RANGE)
+def test_strategy_options_are_range_checked(tmp_path: Path, name: str, option: str,
+                                            value: object) -> None:
+    _assert_refused(tmp_path, name, option, value)
 
 
 def _bad_values(option: Any) -> list[object]:
@@ -134,13 +139,7 @@ def test_every_declared_strategy_option_refuses_what_it_declares(
         tmp_path: Path, name: str, option: str, value: object) -> None:
     """Derived from each strategy's own schema: a new strategy's options are tested by
     declaring them."""
-    config = tabular_config(tmp_path, strategy={"name": name, option: value})
-    if name in SPACES:
-        config["space"] = SPACES[name]
-    if name == "neat":
-        config["task"] = {"name": "xor"}
-    with pytest.raises(ConfigError, match=f"<dict>: strategy.{option}: "):
-        load_config(config)
+    _assert_refused(tmp_path, name, option, value)
 
 
 @pytest.mark.parametrize(("name", "old", "new", "value"), [
