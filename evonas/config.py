@@ -72,6 +72,7 @@ TOP_LEVEL: dict[str, Any] = {
 }
 _SEED = Option("seed", 0, "the campaign seed", low=0)
 
+
 @dataclass
 class Config:
     """A validated campaign configuration.
