@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -83,11 +82,9 @@ def test_views_triggers_and_missing_tables_are_refused(tmp_path: Path, statement
     folder = make_run(tmp_path)
     edit(folder, *statements)
     before = (folder / JOURNAL_FILE).read_bytes()
-    start = time.monotonic()
     with pytest.raises(JournalError, match=str(folder / JOURNAL_FILE)) as info:
         Journal.open(folder / JOURNAL_FILE, readonly=readonly)
     assert fragment in str(info.value)
-    assert time.monotonic() - start < 10
     assert (folder / JOURNAL_FILE).read_bytes() == before
 
 
@@ -269,7 +266,9 @@ def test_check_integrity_names_the_bad_row(tmp_path: Path, statement: str,
     assert len(message.splitlines()) == 1
 
 
-def test_check_integrity_is_fast(tmp_path: Path) -> None:
+def test_check_integrity_passes_a_large_clean_journal(tmp_path: Path) -> None:
+    """10,000 individuals with evaluations and a snapshot: every check passes (how long that
+    takes is the machine's business, not asserted here)."""
     folder = tmp_path / "big"
     folder.mkdir()
     n = 10_000
@@ -283,9 +282,7 @@ def test_check_integrity_is_fast(tmp_path: Path) -> None:
                                                  "params": i}, None, "w", 0.1, None))
         journal.add_snapshot(Snapshot(n, n, n, {"strategy": {"population": list(range(100))}}))
     with Journal.open(folder / JOURNAL_FILE, readonly=True) as journal:
-        start = time.perf_counter()
         journal.check_integrity()
-        assert time.perf_counter() - start < 5  # about 0.2 s; generous for a loaded machine
 
 
 # ------------------------------------------------------------------------------ read commands

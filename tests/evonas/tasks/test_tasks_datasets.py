@@ -12,7 +12,6 @@ import copyreg
 import gzip
 import os
 import pickle
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -599,9 +598,7 @@ def test_bad_torch_dataset_items_are_named():
                     reason=f"Fashion-MNIST is not installed at {FASHION} (Debian package "
                            "dataset-fashion-mnist)")
 def test_fashion_mnist_from_the_installed_files():
-    start = time.perf_counter()
     task = build_task({"name": "idx", "path": str(FASHION)}, SPACE)
-    seconds = time.perf_counter() - start
     s = task.splits
     assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (54000, 6000, 10000)
     assert task.input_shape == (1, 28, 28) and task.num_classes == 10
@@ -609,7 +606,6 @@ def test_fashion_mnist_from_the_installed_files():
         [1000] * 10
     np.testing.assert_allclose(task.mean, [0.2860], atol=1e-3)
     np.testing.assert_allclose(task.std, [0.3530], atol=1e-3)
-    assert seconds < 10, f"loading Fashion-MNIST took {seconds:.1f} s"
     small = build_task({"name": "idx", "path": str(FASHION), "max_train": 500, "max_val": 200,
                         "max_test": 200, **QUICK}, SPACE)
     assert 0 <= small.evaluate(TWO_CONVS, seed=0)["fitness"] <= 1
