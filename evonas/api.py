@@ -27,6 +27,7 @@ from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class
 from evonas.tasks import TaskError, build_task
+from evonas.tasks.base import accepts_plan
 from genomes import GenomeError, genome_from_dict, genome_kind_of
 
 CONFIG_FILE = "config.yaml"
@@ -425,6 +426,14 @@ def _evaluator_for(config: Config) -> Evaluator:
     try:
         task = build_task(config.section("task"), config.space())
         strategy_class(config.section("strategy")["name"]).check_task(task)
+        if not accepts_plan(task):
+            name = config.section("task")["name"]
+            if config.section("campaign").get("keep_weights"):
+                raise ConfigError(f"campaign.keep_weights: the {name} task trains no weights to "
+                                  "keep (set it to 0)")
+            if (config.data.get("fidelity") or {}).get("scheduler") is not None:
+                raise ConfigError(f"fidelity.scheduler: the {name} task does not train in "
+                                  "epochs that a rung could continue (set it to null)")
     except TaskError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     except ConfigError as exc:

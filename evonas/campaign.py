@@ -63,6 +63,9 @@ import numpy as np
 
 from evonas.config import Config
 from evonas.evaluation import EvalJob, EvalResult, Evaluator
+from evonas.fidelity import build_scheduler
+from evonas.fidelity.ladder import Ladder
+from evonas.kept_weights import WeightKeeper
 from evonas.reporting import CallbackReporter, Reporter, ReporterSet
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
@@ -252,6 +255,10 @@ class Campaign:
         self.capacity = max(1, evaluator.capacity)
         self.order: str = campaign.get("order") or (
             "async" if self.capacity > 1 and not evaluator.returns_in_order else "birth")
+        keep = campaign.get("keep_weights") or 0  # absent from configs frozen before it existed
+        self._keeper = WeightKeeper(journal, keep) if keep else None
+        scheduler = build_scheduler(config.data)
+        self._ladder = None if scheduler is None else Ladder(scheduler, journal, bool(keep))
 
         self.next_id = 0
         self.told = 0
@@ -301,7 +308,7 @@ class Campaign:
             except KeyboardInterrupt:
                 interrupted = True
             finally:
-                self.journal.commit()
+                self._commit()
                 self.evaluator.close()
         if not interrupted:
             self._snapshot()
@@ -309,7 +316,7 @@ class Campaign:
         stopped = interrupted or unfinished or (self._stopping and not self._finished())
         self.journal.add_event("stopped" if stopped else "completed", None,
                                {"told": self.told, "evaluations": self.evaluations})
-        self.journal.commit()
+        self._commit()
         summary = self._summary(stopped)
         self.reporters.campaign_ended(summary)
         return summary
@@ -330,6 +337,10 @@ class Campaign:
         """Load the last snapshot and rebuild its window. In async order, the capacity in force
         until the journal's end is the snapshot's (:meth:`_replay` switches); returns this
         session's."""
+        if self._keeper is not None:
+            self._keeper.reconcile()  # before anything is dispatched again
+        if self._ladder is not None:
+            self._ladder.restore(self.journal.evaluated_ids())
         live_capacity = self.capacity
         sessions = self.journal.events("restored")
         first: Any = sessions[0][3] if sessions else None
@@ -443,6 +454,14 @@ class Campaign:
     def _commit(self) -> None:
         self.journal.commit()
         self._last_commit = time.monotonic()
+        self._committed()
+
+    def _committed(self) -> None:
+        """The journal committed: delete the files whose end it now records."""
+        if self._keeper is not None:
+            self._keeper.committed()
+        if self._ladder is not None:
+            self._ladder.committed()
 
     def _refill(self) -> None:
         if self._device_budget_spent():
@@ -530,22 +549,36 @@ class Campaign:
         # makes the lost individuals again and what was in flight runs again.
         add_event, submit = self.journal.add_event, self.evaluator.submit
         seed_of = self._evaluation_seed
+        planner = self._ladder or self._keeper
         for pending in self._to_dispatch:
             add_event("dispatched", pending.id)
             genome = pending.candidate.genome
-            submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome))
+            submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome,
+                           plan=None if planner is None else planner.plan(pending.id)))
         self._to_dispatch = []
 
     def _record(self, result: EvalResult) -> None:
         pending = self._window.get(result.individual_id)
         if pending is None or pending.result is not None:
             return  # a late result for an individual already settled
+        if self._ladder is not None:
+            promotion, final = self._ladder.arrive(result)
+            if promotion is not None:
+                genome = pending.candidate.genome
+                self.evaluator.submit(EvalJob(pending.id, genome.to_dict(),
+                                              self._evaluation_seed(pending.id), genome,
+                                              plan=promotion))
+            if final is None:
+                return
+            result = final
         fitness = result.metrics.get("fitness") if result.status == "ok" else None
         row = EvaluationRow(result.individual_id, result.status,
                             None if fitness is None else float(fitness), dict(result.metrics),
                             result.error, result.worker, result.seconds, None)
         self._metrics_text[row.individual_id] = self.journal.add_evaluation(row)
         self._results[row.individual_id] = row
+        if self._keeper is not None:
+            self._keeper.record(row)
         self._arrive(pending, row)
         for dep_id in self._dependents.pop(pending.id, []):
             self._copy_result(self._window[dep_id], row)
@@ -604,6 +637,7 @@ class Campaign:
                                   commit=commit)
         if commit:
             self._last_commit = time.monotonic()
+            self._committed()
         elif time.monotonic() - self._last_commit >= COMMIT_EVERY:
             self._commit()  # a long run of tells that never returns to the loop commits too
 

@@ -19,7 +19,10 @@ Top-level keys and their defaults::
                 memory_safety_factor: 1.2}       # dispatch (on by itself with CUDA devices)
     budget: {evaluations: 100, wall_time: null, device_seconds: null, max_individuals: null}
     campaign: {checkpoint_every: 100, grace_period: 30.0, progress: true, stop_at_target: true,
-               order: null}       # async | birth; null: async when evaluations run in parallel
+               order: null,       # async | birth; null: async when evaluations run in parallel
+               keep_weights: 0}   # keep the trained weights of the K best in RUN/weights
+    fidelity: {scheduler: null, resource: epochs, min: 1, max: null, eta: 3.0, rungs: null,
+               brackets: null, min_results: 3}   # asha | hyperband | median (evonas.fidelity)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import yaml
 
 from evonas.errors import ConfigError  # defined in the leaf; exported here as before
 from evonas.evaluation.options import EVALUATOR_OPTIONS, MAX_WORKERS
+from evonas.fidelity import FIDELITY_OPTIONS, rungs_of
 from evonas.options import MAX_INT, MAX_POPULATION, Option, OptionSchema, closest
 from evonas.strategies import strategy_class
 from evonas.tasks import TASK_DEFAULTS, TaskError
@@ -61,10 +65,12 @@ CAMPAIGN_OPTIONS = OptionSchema(
     Option("order", None, "async (tell results as they arrive) or birth (in birth order, "
            "bit-identical reruns); null: async when evaluations run in parallel", kind=str,
            choices=("async", "birth")),
+    Option("keep_weights", 0, "keep the trained weights of this many best individuals in "
+           "RUN/weights (tasks that train); 0: keep none", low=0),
 )
 #: The core's own sections (an extension's options are declared by the extension).
 SECTIONS: dict[str, OptionSchema] = {"evaluator": EVALUATOR_OPTIONS, "budget": BUDGET_OPTIONS,
-                                     "campaign": CAMPAIGN_OPTIONS}
+                                     "campaign": CAMPAIGN_OPTIONS, "fidelity": FIDELITY_OPTIONS}
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {k: v.defaults() for k, v in SECTIONS.items()}
 TOP_LEVEL: dict[str, Any] = {
     "name": None, "seed": 0, "runs_dir": "runs", "space": {"name": "nb201"}, "task": None,
@@ -287,6 +293,8 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
         out[section] = schema.validate(given, section, label)
 
     out["task"] = _check_task(label, out["task"], "task")
+    if out["fidelity"]["scheduler"] is not None:
+        rungs_of(out["fidelity"], out["task"].get("epochs"), f"{label}: fidelity")
     _import_task_module(label, out["task"]["name"])  # it may register the space
 
     # space

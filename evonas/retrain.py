@@ -453,14 +453,14 @@ def fit(genome: DAGGenome, space: SearchSpace, task: ClassificationTask, seed: i
             # Module.to takes memory_format (documented), which torch's stubs leave out
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         dtype = training.autocast_dtype(recipe.precision, dev)
-        shuffle = torch.Generator().manual_seed(seed)
-        augment_rng = torch.Generator().manual_seed(training.augment_seed(seed))
         subset = training.train_subset(y, recipe.data_fraction, recipe.subset_seed)
+        n = len(y) if subset is None else len(subset)
+        session = training.TrainingSession(model, recipe, seed, n, recipe.epochs, dtype, dev)
         start = time.perf_counter()
         # the task's own loop (train_and_score keeps no model, so it cannot be called here)
-        train_loss, train_accuracy = training._train(
-            model, x, y, recipe, shuffle, augment_rng=augment_rng, subset=subset, dtype=dtype,
-            channels_last=channels_last)
+        train_loss, train_accuracy = training.run_epochs(session, x, y, recipe.epochs,
+                                                         subset=subset,
+                                                         channels_last=channels_last)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evonas.kept_weights import KeptWeights, kept_weights
 from evonas.storage import (
     JOURNAL_FILE,
     PENDING,
@@ -128,6 +129,12 @@ class Run:
             if row is None:
                 raise KeyError(f"{self.path}: no individual {id}")
             return _individual(row, self._journal.evaluation(id), self._journal.path)
+
+    def kept_weights(self) -> dict[int, KeptWeights]:
+        """The weight files ``campaign.keep_weights`` keeps now, by individual id (see
+        :mod:`evonas.kept_weights`)."""
+        with reading_journal(self._journal.path):
+            return kept_weights(self.path, self._journal)
 
     def best(self) -> Individual | None:
         """The individual with the highest fitness (the earliest among ties), or None."""

@@ -1,7 +1,8 @@
 """Write a run's individual out as a network: ``.py`` source, ``.pt`` weights or ``.onnx``.
 
 ``evonas best --export`` writes the trained weights ``evonas train`` kept for the individual
-(:mod:`evonas.retrain`), and freshly initialised ones, said so, where none were kept.
+(:mod:`evonas.retrain`); else those the search kept (``campaign.keep_weights``,
+:mod:`evonas.kept_weights`); and freshly initialised ones, said so, where none were kept.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from evonas.campaign import evaluation_seed
-from evonas.errors import ConfigError, OutputError
+from evonas.errors import ConfigError, JournalError, OutputError
 from evonas.retrain import latest_trained, trained_module
-from evonas.run import Individual
+from evonas.run import Individual, Run
 from evonas.tasks import build_task
 from genomes import DAGGenome, GenomeError, space_from_dict
 
@@ -68,8 +69,14 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path,
         raise ConfigError(f"{where}: the run's meta.config.seed is not an integer ({seed!r:.40})")
     trained, damaged = (None, 0) if run_dir is None else latest_trained(run_dir,
                                                                         individual.id)
+    searched = None  # weights the search kept (campaign.keep_weights), if no retrained ones
+    if trained is None and run_dir is not None:
+        searched, missing = _searched_weights(run_dir, individual)
+        damaged += missing
     if trained is not None:
         shape, classes = trained.input_shape, trained.num_classes
+    elif searched is not None:
+        shape, classes = searched[1], searched[2]
     else:
         shape, classes = network_shape(config, individual.metrics, where)
     # Local: torch and the compiler load only when a network is built (the CLI starts without).
@@ -82,6 +89,15 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path,
         space = space_from_dict(cast("dict[str, Any]", config.get("space")))
         if trained is not None:
             module = trained_module(trained, individual.genome, space)
+        elif searched is not None:
+            module = compile_genome(individual.genome, space, shape, classes)
+            try:
+                module.load_state_dict(searched[0])
+            except RuntimeError as exc:
+                raise JournalError(f"{where}: the kept weights do not fit individual "
+                                   f"{individual.id}'s network "
+                                   f"({' '.join(str(exc).split())[:160]})") from None
+            module.eval()
         else:
             torch.manual_seed(evaluation_seed(seed, individual.id))
             module = compile_genome(individual.genome, space, shape, classes)
@@ -98,10 +114,46 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path,
         shown = f"{accuracy:.4f}" if isinstance(accuracy, int | float) else "?"
         return (f"trained on {trained.task_name} ({trained.recipe.get('epochs')} epochs, test "
                 f"accuracy {shown}; weights {trained.weights}), {network}")
+    if searched is not None:
+        epochs, accuracy = individual.metrics.get("epochs"), individual.metrics.get("val_accuracy")
+        shown = f"{accuracy:.4f}" if isinstance(accuracy, int | float) else "?"
+        return (f"trained during the search ({epochs} epochs, validation accuracy {shown}; "
+                f"weights {searched[3]}), {network}")
     hint = f"run `evonas train {run_dir if run_dir is not None else 'RUN'} --id {individual.id}`"
     why = (f"{damaged} kept weight file(s) missing or damaged" if damaged
            else "no kept weights")
     return f"untrained: {why}; {hint}, {network}"
+
+
+def _searched_weights(run_dir: Path, individual: Individual
+                      ) -> tuple[tuple[Any, tuple[int, int, int], int, Path] | None, int]:
+    """The model state the search kept for ``individual`` (or the individual its cached result
+    copies), with its input shape, class count and file; and 1 when a kept file is damaged.
+
+    Raises:
+        JournalError: when a kept file cannot be parsed as a weights file.
+    """
+    from evonas.weights import WeightsFileError, load_state
+
+    with Run(run_dir) as run:
+        kept = run.kept_weights()
+    owner = individual.source_id if individual.source_id is not None else individual.id
+    entry = kept.get(owner)
+    if entry is None:
+        return None, 0
+    if not entry.intact():
+        return None, 1
+    try:
+        state = load_state(entry.path)
+        network = state["network"]
+        shape = tuple(int(d) for d in network["input_shape"])
+        classes = int(network["num_classes"])
+        model = state["model"]
+    except (WeightsFileError, KeyError, TypeError, ValueError) as exc:
+        raise JournalError(f"{entry.path}: not kept weights of a network ({exc})"[:300]) from None
+    if len(shape) != 3 or not isinstance(model, dict):
+        raise JournalError(f"{entry.path}: not kept weights of a network")
+    return (model, (shape[0], shape[1], shape[2]), classes, entry.path), 0
 
 
 def network_shape(config: dict[str, Any], metrics: dict[str, Any] | None = None,

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
+from evonas.tasks.plan import TrainingPlan
 from genomes import genome_from_dict
 
 STATUS_OK = "ok"
@@ -35,16 +36,24 @@ class EvalJob:
         seed: seeds everything random in the evaluation.
         parsed: the genome object itself, when the submitter has it: an evaluator in the same
             process uses it instead of parsing ``genome`` again (never sent to another process).
+        plan: what to do with weights and how far to train, as :meth:`TrainingPlan.to_dict`
+            gives it (JSON, sent to the worker with the job), or None: train the task's own
+            recipe from scratch and keep nothing.
     """
 
     individual_id: int
     genome: dict[str, Any]
     seed: int
     parsed: Any = field(default=None, repr=False, compare=False)
+    plan: dict[str, Any] | None = None
 
     def genome_object(self) -> Any:
         """The genome, parsed from ``genome`` unless the submitter gave it."""
         return self.parsed if self.parsed is not None else genome_from_dict(self.genome)
+
+    def training_plan(self) -> TrainingPlan | None:
+        """``plan`` as a :class:`TrainingPlan` (None when the job has none)."""
+        return None if self.plan is None else TrainingPlan.from_dict(self.plan)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from typing import Any, cast
 
 from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult
 from evonas.tasks import EvaluationFailure, Task
-from evonas.tasks.base import BatchScalingTask
+from evonas.tasks.base import BatchScalingTask, accepts_plan
+from evonas.tasks.plan import TrainingPlan
 from genomes import SearchSpace
 from genomes.dag import check_member
 
@@ -47,7 +48,7 @@ def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
     try:
         genome = job.genome_object()
         check_member(genome, space)  # space.validate, unless this genome passed it already
-        metrics = _evaluate(task, genome, job.seed, device)
+        metrics = _evaluate(task, genome, job.seed, device, job.training_plan())
     except EvaluationFailure as exc:
         error = exc.reason
     except Exception as exc:  # noqa: BLE001 (every failure becomes a result)
@@ -58,10 +59,21 @@ def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
     return EvalResult.failed(job, error, worker, time.perf_counter() - start)
 
 
-def _evaluate(task: Task, genome: Any, seed: int, device: str) -> dict[str, Any]:
-    """``task.evaluate`` with the half-batch retry on out of memory; metrics made JSON-safe."""
+def _evaluate(task: Task, genome: Any, seed: int, device: str,
+              plan: TrainingPlan | None = None) -> dict[str, Any]:
+    """``task.evaluate`` with the half-batch retry on out of memory; metrics made JSON-safe.
+
+    A job with a plan goes only to a task that accepts plans (the campaign makes plans only for
+    those); another task fails the job with a reason.
+    """
+    extra: dict[str, Any] = {}
+    if plan is not None:
+        if not accepts_plan(task):
+            raise EvaluationFailure(f"task {getattr(task, 'name', '?')} trains no weights: it "
+                                    "cannot keep, continue or inherit them")
+        extra["plan"] = plan
     try:
-        return json_safe_metrics(task.evaluate(genome, seed, device))
+        return json_safe_metrics(task.evaluate(genome, seed, device, **extra))
     except Exception as exc:  # noqa: BLE001 (re-raised unless out of memory)
         if not is_out_of_memory(exc):
             raise
@@ -70,7 +82,8 @@ def _evaluate(task: Task, genome: Any, seed: int, device: str) -> dict[str, Any]
         raise EvaluationFailure(OOM_NO_RETRY)
     try:
         scaling = cast(BatchScalingTask, task)  # its scales_batch says it takes batch_scale
-        metrics = scaling.evaluate(genome, seed, device, batch_scale=OOM_RETRY_BATCH_SCALE)
+        metrics = scaling.evaluate(genome, seed, device, batch_scale=OOM_RETRY_BATCH_SCALE,
+                                   **extra)
     except Exception as exc:  # noqa: BLE001 (re-raised unless out of memory)
         if not is_out_of_memory(exc):
             raise

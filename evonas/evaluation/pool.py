@@ -286,7 +286,7 @@ class LocalPoolEvaluator(SlotEvaluator):
                 continue
             try:
                 payload = encode_job(job.individual_id, job.seed, job.genome,
-                                     _genome_json(job))
+                                     _genome_json(job), job.plan)
             except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
                 self._fail_unsendable(job, f"genome is not JSON: {exc}")
                 continue

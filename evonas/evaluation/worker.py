@@ -8,7 +8,7 @@ the first evaluation.
 
 The worker talks to the parent over its own duplex pipe, in JSON records sent with
 ``send_bytes`` (no pickle: one C-speed encode and decode per message). It receives
-``[individual_id, seed, genome]`` (:func:`encode_job`; ``null``, :data:`STOP`, means stop) and
+``[individual_id, seed, genome]``, or ``[..., plan]`` (:func:`encode_job`; ``null``, :data:`STOP`, means stop) and
 sends one of:
 
 * ``["ready", null]``: the task is built; ``["ready", [exception type name, message]]``: it
@@ -41,13 +41,17 @@ STOP = b"null"
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def encode_job(individual_id: int, seed: int, genome: Any, genome_json: str | None = None
-               ) -> bytes:
+def encode_job(individual_id: int, seed: int, genome: Any, genome_json: str | None = None,
+               plan: dict[str, Any] | None = None) -> bytes:
     """A job as the worker receives it. Raises TypeError or ValueError if not JSON-able.
 
     ``genome_json``: ``genome`` already in compact JSON (a genome's cached ``to_json()``),
-    spliced in as it is instead of being encoded again (the same bytes).
+    spliced in as it is instead of being encoded again (the same bytes). ``plan``: the job's
+    training plan (:class:`~evonas.evaluation.base.TrainingPlan` as a dict), sent as a fourth
+    element when there is one.
     """
+    if plan is not None:
+        return _encode([individual_id, seed, genome, plan]).encode()
     if genome_json is not None and type(individual_id) is int and type(seed) is int:
         return f"[{individual_id},{seed},{genome_json}]".encode()
     return _encode([individual_id, seed, genome]).encode()
@@ -95,8 +99,8 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
             message = decode_message(recv())
             if message is None:
                 break
-            individual_id, seed, genome = message
-            job = EvalJob(individual_id, genome, seed)
+            individual_id, seed, genome, *plan = message
+            job = EvalJob(individual_id, genome, seed, plan=plan[0] if plan else None)
             if setup_error is not None:
                 result = EvalResult.failed(job, f"task setup failed: {setup_error}", name, 0.0)
             else:

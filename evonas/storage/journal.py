@@ -526,6 +526,11 @@ class Journal(JournalQueries):
         out["events"] = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return out
 
+    def evaluated_ids(self) -> set[int]:
+        """The ids of the individuals that have an evaluation row."""
+        self._flush()
+        return {row[0] for row in self._conn.execute("SELECT individual_id FROM evaluations")}
+
     def state(self) -> str | None:
         """The kind of the last ``completed`` or ``stopped`` event, None when there is none."""
         row = self._conn.execute(

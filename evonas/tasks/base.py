@@ -24,7 +24,7 @@ from evonas.tasks.errors import EvaluationFailure, TaskError
 if TYPE_CHECKING:
     from genomes import Genome
 
-__all__ = ["BatchScalingTask", "EvaluationFailure", "Task", "TaskError"]
+__all__ = ["BatchScalingTask", "EvaluationFailure", "PlanTask", "Task", "TaskError", "accepts_plan"]
 
 #: The genome kind a task scores (``Task[DAGGenome]``, ``Task[CPPNGenome]``).
 G_contra = TypeVar("G_contra", bound="Genome", contravariant=True)
@@ -75,8 +75,22 @@ class Task(abc.ABC, Generic[G_contra]):
         return f"{self.name} (fitness = {self.fitness_metric})"
 
 
+class PlanTask(Protocol):
+    """A task whose :meth:`~Task.evaluate` takes a ``plan`` (its ``accepts_plan`` is true): a
+    :class:`~evonas.tasks.plan.TrainingPlan` of weight files to read and write and of how far to
+    train."""
+
+    def evaluate(self, genome: Any, seed: int, device: str = "cpu", *,
+                 plan: Any = None) -> dict[str, float]: ...
+
+
+def accepts_plan(task: object) -> bool:
+    """Whether ``task`` honours training plans (kept weights, fidelity, inheritance)."""
+    return getattr(task, "accepts_plan", False) is True
+
+
 class BatchScalingTask(Protocol):
     """A task whose :meth:`~Task.evaluate` takes ``batch_scale`` (its ``scales_batch`` is true)."""
 
     def evaluate(self, genome: Any, seed: int, device: str = "cpu", *,
-                 batch_scale: float = 1.0) -> dict[str, float]: ...
+                 batch_scale: float = 1.0, plan: Any = None) -> dict[str, float]: ...

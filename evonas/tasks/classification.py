@@ -22,6 +22,7 @@ import numpy as np
 
 from evonas.tasks.base import Task
 from evonas.tasks.options import require
+from evonas.tasks.plan import TrainingPlan
 from evonas.tasks.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ class ClassificationTask(Task["DAGGenome"]):
     num_classes: int
     #: :meth:`evaluate` honours ``batch_scale`` (the evaluator's out-of-memory retry uses it).
     scales_batch = True
+    #: :meth:`evaluate` honours a :class:`~evonas.tasks.plan.TrainingPlan` (kept weights,
+    #: fidelity rungs, weight inheritance).
+    accepts_plan = True
 
     def __init__(self, space: SearchSpace, splits: Splits, num_classes: int,
                  recipe: Recipe) -> None:
@@ -183,7 +187,8 @@ class ClassificationTask(Task["DAGGenome"]):
         self._data(device)
 
     def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu", *,
-                 batch_scale: float = 1.0) -> dict[str, float]:
+                 batch_scale: float = 1.0, plan: TrainingPlan | None = None
+                 ) -> dict[str, float]:
         """Compile, train and score ``genome``; see the class docstring for the metrics.
 
         Args:
@@ -192,6 +197,8 @@ class ClassificationTask(Task["DAGGenome"]):
             device: the torch device.
             batch_scale: multiplies the recipe's training and scoring batch sizes (at least 2
                 and 1); the evaluator retries an out-of-memory evaluation with ``0.5``.
+            plan: weight files and fidelity (see
+                :func:`~evonas.tasks.training.train_and_score`); None: the recipe from scratch.
 
         Raises:
             EvaluationFailure: ``"nan loss"`` when the loss becomes NaN or infinite.
@@ -203,7 +210,7 @@ class ClassificationTask(Task["DAGGenome"]):
             recipe = replace(recipe, batch_size=max(2, int(recipe.batch_size * batch_scale)),
                              eval_batch_size=max(1, int(recipe.eval_batch_size * batch_scale)))
         return training.train_and_score(genome, self.space, self._data(device), self.input_shape,
-                                        self.num_classes, recipe, seed, device)
+                                        self.num_classes, recipe, seed, device, plan)
 
     def _data(self, device: str) -> tuple[Any, ...]:
         """The splits as tensors on ``device``, copied once per device."""

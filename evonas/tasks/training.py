@@ -19,14 +19,17 @@ import contextlib
 import math
 import time
 import warnings
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from evonas.compiler import compile_genome, count_params
 from evonas.tasks.errors import EvaluationFailure
+from evonas.tasks.plan import TrainingPlan
 from evonas.tasks.recipe import Recipe
+from evonas.weights import WeightsFileError, inherit_matching, load_state, save_state
 
 if TYPE_CHECKING:
     from evonas.tasks.classification import Splits
@@ -48,40 +51,65 @@ def splits_to_tensors(splits: Splits, device: str) -> TensorSplits:
 
 def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
                     input_shape: tuple[int, int, int], num_classes: int, recipe: Recipe,
-                    seed: int, device: str) -> dict[str, float]:
+                    seed: int, device: str, plan: TrainingPlan | None = None
+                    ) -> dict[str, float]:
     """Compile ``genome``, train it on the train split and score the validation and test splits.
+
+    Args:
+        plan: weight files and fidelity (:class:`~evonas.tasks.plan.TrainingPlan`): start from a
+            parent's matching tensors (``inherit_from``), continue a saved state
+            (``resume_from``: model, optimizer, schedule, generators and the epoch reached),
+            stop at ``epochs`` of a schedule spanning ``schedule_epochs``, and save the state at
+            the end (``save_to``). Continuing a state saved at epoch ``k`` up to epoch ``E``
+            gives the same weights and metrics as training to ``E`` at once, on the same device.
 
     Returns:
         ``fitness`` (= ``val_accuracy``), ``val_accuracy``, ``val_loss``, ``test_accuracy``,
-        ``params``, ``train_seconds``, ``epochs``, ``train_loss`` and ``train_accuracy`` (the
-        final epoch's mean training loss and accuracy, measured on the training batches as they
-        were trained on: in train mode, augmented, with label smoothing in the loss).
+        ``params``, ``train_seconds``, ``epochs`` (the epoch training stopped at),
+        ``train_loss`` and ``train_accuracy`` (the final epoch's mean training loss and
+        accuracy, measured on the training batches as they were trained on: in train mode,
+        augmented, with label smoothing in the loss); with a plan that inherits,
+        ``inherited_tensors``, ``sliced_tensors`` and ``fresh_tensors``; with one that resumes,
+        ``resumed_from_epoch``.
 
     Raises:
-        EvaluationFailure: ``"nan loss"`` when a training or validation loss is not finite.
+        EvaluationFailure: ``"nan loss"`` when a training or validation loss is not finite;
+            a weights file that cannot be read or does not fit the network.
     """
     x_train, y_train, x_val, y_val, x_test, y_test = data
+    plan = plan or _NO_PLAN
     dev = torch.device(device)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    extra: dict[str, float] = {}
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         model = compile_genome(genome, space, input_shape, num_classes).to(dev)
         params = count_params(model)
+        if plan.inherit_from is not None:
+            counts = inherit_matching(model, _read_state(plan.inherit_from, device)["model"])
+            extra.update({f"{key}_tensors": value for key, value in counts.items()})
         channels_last = use_channels_last(recipe, model, dev)
         if channels_last:
             # Module.to takes memory_format (documented), which torch's stubs leave out
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         dtype = autocast_dtype(recipe.precision, dev)
-        shuffle = torch.Generator().manual_seed(seed)
-        augment_rng = torch.Generator().manual_seed(augment_seed(seed))
         subset = train_subset(y_train, recipe.data_fraction, recipe.subset_seed)
+        n = len(x_train) if subset is None else len(subset)
+        schedule_epochs = plan.schedule_epochs or plan.epochs or recipe.epochs
+        session = TrainingSession(model, recipe, seed, n, schedule_epochs, dtype, dev)
+        if plan.resume_from is not None:
+            session.restore(_read_state(plan.resume_from, device))
+            extra["resumed_from_epoch"] = session.epoch
+        stop = min(plan.epochs or schedule_epochs, schedule_epochs)
         start = time.perf_counter()
-        train_loss, train_accuracy = _train(model, x_train, y_train, recipe, shuffle,
-                                            augment_rng=augment_rng, subset=subset,
-                                            dtype=dtype, channels_last=channels_last)
+        train_loss, train_accuracy = run_epochs(session, x_train, y_train, stop, subset=subset,
+                                            channels_last=channels_last)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         train_seconds = time.perf_counter() - start
+        if plan.save_to is not None:
+            save_state(plan.save_to, {**session.state(), "network": {
+                "input_shape": list(input_shape), "num_classes": num_classes}})
     val_accuracy, val_loss = score(model, x_val, y_val, recipe.eval_batch_size, dtype=dtype,
                                    channels_last=channels_last)
     if not math.isfinite(val_loss):
@@ -95,43 +123,114 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
         "test_accuracy": test_accuracy,
         "params": params,
         "train_seconds": round(train_seconds, 4),
-        "epochs": recipe.epochs,
+        "epochs": session.epoch,
         "train_loss": train_loss,
         "train_accuracy": train_accuracy,
+        **extra,
     }
 
 
-def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe,
-           shuffle: torch.Generator, *, augment_rng: torch.Generator | None = None,
-           subset: torch.Tensor | None = None, dtype: torch.dtype | None = None,
-           channels_last: bool = False) -> tuple[float, float]:
-    """Train ``model`` in place; return the final epoch's mean loss and accuracy.
+_NO_PLAN = TrainingPlan()
+
+
+def _read_state(path: str, device: str) -> dict[str, Any]:
+    """A weights file's state, or an :class:`EvaluationFailure` naming the file."""
+    try:
+        state = load_state(path, device)
+    except WeightsFileError as exc:
+        raise EvaluationFailure(str(exc)) from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise EvaluationFailure(f"{path}: holds no model state")
+    return state
+
+
+class TrainingSession:
+    """Everything a training run carries from epoch to epoch, which a saved state restores:
+    the model, the optimizer, the schedule (spanning ``schedule_epochs``), the gradient scaler,
+    the batch-order and augmentation generators, torch's global generator and the epoch reached.
+    """
+
+    def __init__(self, model: nn.Module, recipe: Recipe, seed: int, n: int,
+                 schedule_epochs: int, dtype: torch.dtype | None, device: torch.device) -> None:
+        self.model = model
+        self.recipe = recipe
+        self.epoch = 0
+        self.optimizer = make_optimizer(model, recipe)
+        self.scheduler = make_scheduler(self.optimizer, replace(recipe, epochs=schedule_epochs),
+                                        steps_per_epoch(n, recipe.batch_size))
+        self.scaler = (torch.amp.GradScaler("cuda")
+                       if dtype == torch.float16 and device.type == "cuda" else None)
+        self.dtype = dtype
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.augment_rng = torch.Generator().manual_seed(augment_seed(seed))
+
+    def state(self) -> dict[str, Any]:
+        """The state to save: continuing from it is the same as never having stopped."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else _plain(self.scheduler.state_dict()),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "generators": {"shuffle": self.shuffle.get_state(),
+                           "augment": self.augment_rng.get_state(),
+                           "torch": torch.get_rng_state()},
+            "epoch": self.epoch,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state` saved by an earlier run of the same genome and recipe."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler") is not None:
+                self.scaler.load_state_dict(state["scaler"])
+            generators = state["generators"]
+            self.shuffle.set_state(generators["shuffle"])
+            self.augment_rng.set_state(generators["augment"])
+            torch.set_rng_state(generators["torch"])
+            self.epoch = int(state["epoch"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise EvaluationFailure(f"the saved state does not fit this network ({exc})"[:300]
+                                    ) from None
+
+
+def _plain(state: dict[str, Any]) -> dict[str, Any]:
+    """A scheduler's state dict without its functions (``LambdaLR`` keeps ``None`` for them)."""
+    return {key: value for key, value in state.items() if not callable(value)}
+
+
+def run_epochs(session: TrainingSession, x: torch.Tensor, y: torch.Tensor, stop: int, *,
+           subset: torch.Tensor | None = None, channels_last: bool = False
+           ) -> tuple[float, float]:
+    """Train ``session.model`` in place from ``session.epoch`` up to epoch ``stop``; return the
+    final epoch's mean loss and accuracy (zeros when no epoch ran).
 
     Batches of one sample are skipped (batch norm cannot train on them).
     """
+    model, recipe, optimizer, scheduler = (session.model, session.recipe, session.optimizer,
+                                           session.scheduler)
+    scaler, dtype = session.scaler, session.dtype
     n = len(x) if subset is None else len(subset)
-    optimizer = make_optimizer(model, recipe)
-    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch(n, recipe.batch_size))
-    scaler = (torch.amp.GradScaler("cuda") if dtype == torch.float16 and x.device.type == "cuda"
-              else None)
     autocast = (contextlib.nullcontext() if dtype is None
                 else torch.autocast(device_type=x.device.type, dtype=dtype))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    augmenting = recipe.augments and augment_rng is not None
+    augmenting = recipe.augments
     model.train()
     epoch_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     seen = 0
-    for epoch in range(recipe.epochs):
-        order = torch.randperm(n, generator=shuffle)
+    for epoch in range(session.epoch, stop):
+        order = torch.randperm(n, generator=session.shuffle)
         if subset is not None:
             order = subset[order]
         order = order.to(x.device)
         flips = offsets = None
-        if augmenting and augment_rng is not None:
+        if augmenting:
             flips, offsets = draw_augmentation(n, recipe.crop_padding, recipe.hflip,
-                                               augment_rng, x.device)
-        last_epoch = epoch == recipe.epochs - 1
+                                               session.augment_rng, x.device)
+        last_epoch = epoch == stop - 1
         epoch_loss = torch.zeros((), device=x.device)
         for begin in range(0, n, recipe.batch_size):
             end = begin + recipe.batch_size
@@ -164,6 +263,7 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe,
                 seen += len(batch)
         if not torch.isfinite(epoch_loss):  # one check (one device sync) per epoch
             raise EvaluationFailure("nan loss")
+        session.epoch = epoch + 1
     seen = max(seen, 1)
     return epoch_loss.item() / seen, correct.item() / seen
 

@@ -1,0 +1,181 @@
+"""Campaigns on a fidelity ladder: rungs journaled and continued from their saved state, the
+strategy told each individual's last rung, and resume exact in the middle of a ladder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import evonas
+from evonas.api import start_campaign
+from evonas.cli import main
+from evonas.config import load_config
+from evonas.evaluation.inprocess import InProcessEvaluator
+from evonas.fidelity.ladder import RUNG_EVENT, RUNGS_DIR
+from evonas.kept_weights import WEIGHTS_DIR
+from evonas.storage import JOURNAL_FILE, Journal
+from evonas.weights import load_state
+from tests.campaigns import (
+    Kill,
+    dispatches_beyond_evaluations,
+    journal_rows,
+    replay_from_scratch,
+    with_changes,
+)
+
+RUNGS = [1, 2, 4]
+
+
+def ladder_config(tmp_path: Path, name: str, **changes: object) -> dict[str, Any]:
+    config = {
+        "name": name, "seed": 3, "runs_dir": str(tmp_path / "runs"),
+        "space": {"name": "free", "mode": "network", "max_nodes": 4, "max_edges": 5,
+                  "widths": [8, 16], "stem_channels": 8,
+                  "ops": ["conv_3x3", "max_pool_3x3", "identity"]},
+        "task": {"name": "digits", "epochs": 4, "data_fraction": 0.5},
+        "strategy": {"name": "regularized_evolution", "population": 4, "sample": 2},
+        "evaluator": {"workers": 0},
+        "budget": {"evaluations": 10},
+        "fidelity": {"scheduler": "asha", "rungs": RUNGS, "eta": 2},
+        "campaign": {"progress": False, "checkpoint_every": 3},
+    }
+    return with_changes(config, changes)
+
+
+def rung_events(run_dir: Path) -> dict[int, list[dict]]:
+    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
+        ladders: dict[int, list[dict]] = {}
+        for _, _, ind_id, data in journal.events(RUNG_EVENT):
+            ladders.setdefault(ind_id, []).append(data)
+        return ladders
+
+
+def untimed_rows(run_dir: Path) -> list[tuple]:
+    """:func:`journal_rows` without the training times (the only metric a rerun changes)."""
+    rows = []
+    for row in journal_rows(run_dir):
+        metrics = row[8]
+        if isinstance(metrics, dict):
+            metrics = {k: v for k, v in metrics.items() if k != "train_seconds"}
+        rows.append((*row[:8], metrics, *row[9:]))
+    return rows
+
+
+def check_ladders(run_dir: Path) -> dict[int, list[dict]]:
+    """Every evaluated individual climbed consecutive rungs, each promotion continued from the
+    rung below, and its evaluation is its last rung's result with the seconds of all."""
+    ladders = rung_events(run_dir)
+    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
+        evaluations = {row.individual_id: row for row in journal.evaluations()
+                       if row.source_id is None}
+    assert set(ladders) == set(evaluations)
+    for ind_id, ladder in ladders.items():
+        assert [step["rung"] for step in ladder] == list(range(len(ladder)))
+        assert all(step["promoted"] for step in ladder[:-1]) and not ladder[-1]["promoted"]
+        for below, step in zip(ladder, ladder[1:], strict=False):
+            assert step["metrics"]["resumed_from_epoch"] == below["epochs"]
+        row, last = evaluations[ind_id], ladder[-1]
+        assert row.fitness == last["fitness"]
+        assert row.metrics["epochs"] == RUNGS[last["rung"]]
+        assert row.metrics["rung"] == last["rung"]
+        assert row.seconds == pytest.approx(sum(step["seconds"] for step in ladder), abs=1e-3)
+    assert list((run_dir / RUNGS_DIR).iterdir()) == []  # nothing left to continue from
+    return ladders
+
+
+def test_asha_trains_the_promising_longer_and_tells_their_last_rung(tmp_path: Path) -> None:
+    run = evonas.run(ladder_config(tmp_path, "asha"))
+    run.close()
+    ladders = check_ladders(run.path)
+    heights = [len(ladder) for ladder in ladders.values()]
+    assert 1 in heights and max(heights) >= 2  # some stopped at once, some promoted
+    with Journal.open(run.path / JOURNAL_FILE, readonly=True) as journal:
+        snapshot = journal.last_snapshot()
+    assert snapshot is not None and snapshot.told == snapshot.next_id  # each told once, at the end
+
+
+class _KillingEvaluator(InProcessEvaluator):
+    """Runs jobs in this process and dies at the ``at``-th promotion it is handed."""
+
+    def __init__(self, config: dict[str, Any], at: int) -> None:
+        super().__init__(config["task"], config["space"])
+        self.promotions_left = at
+
+    def submit(self, job: Any) -> None:
+        if job.plan and "resume_from" in job.plan:
+            self.promotions_left -= 1
+            if self.promotions_left == 0:
+                raise Kill
+        super().submit(job)
+
+
+def test_a_kill_in_the_middle_of_a_ladder_resumes_exactly(tmp_path: Path) -> None:
+    full = evonas.run(ladder_config(tmp_path, "full"))
+    full.close()
+    config = load_config(ladder_config(tmp_path, "cut"))
+    with pytest.raises(Kill):
+        start_campaign(config, evaluator=_KillingEvaluator(config.data, at=2))
+    cut = Path(config.runs_dir) / "cut"
+    cut_ladders = rung_events(cut)
+    assert any(ladder[-1]["promoted"] for ladder in cut_ladders.values())  # killed mid-ladder
+    assert list((cut / RUNGS_DIR).iterdir())  # the state it continues from is kept
+    evonas.resume(cut).close()
+    assert untimed_rows(cut) == untimed_rows(full.path)
+
+    def steps(run_dir: Path) -> dict:
+        return {i: [(s["rung"], s["fitness"], s["promoted"]) for s in ladder]
+                for i, ladder in rung_events(run_dir).items()}
+
+    assert steps(cut) == steps(full.path)
+    check_ladders(cut)
+
+
+def test_an_async_pool_campaign_killed_and_resumed_replays_from_scratch(tmp_path: Path) -> None:
+    config = load_config(ladder_config(tmp_path, "pool", evaluator__workers=2,
+                                       budget__evaluations=12))
+
+    def kill(counters: dict) -> None:
+        if counters["told"] == 5:
+            raise Kill
+
+    with pytest.raises(Kill):
+        start_campaign(config, None, kill)
+    run_dir = Path(config.runs_dir) / "pool"
+    evonas.resume(run_dir).close()
+    check_ladders(run_dir)
+    assert replay_from_scratch(run_dir, tmp_path) >= 12
+    assert dispatches_beyond_evaluations(run_dir) <= 2  # at most what was in flight
+
+
+def test_nsga2_promotes_by_pareto_rank_with_hyperband(tmp_path: Path) -> None:
+    run = evonas.run(ladder_config(
+        tmp_path, "mo", strategy={"name": "nsga2", "population": 4},
+        fidelity={"scheduler": "hyperband", "rungs": RUNGS, "eta": 2},
+        budget__evaluations=12))
+    run.close()
+    ladders = rung_events(run.path)
+    assert {ladder[0]["rung"] for ladder in ladders.values()} <= {0, 1}  # two brackets
+    assert all(ladder[-1]["promoted"] is False for ladder in ladders.values())
+
+
+def test_kept_weights_of_a_ladder_are_its_last_rung(tmp_path: Path) -> None:
+    run = evonas.run(ladder_config(tmp_path, "kept", campaign__keep_weights=2))
+    run.close()
+    ladders = check_ladders(run.path)
+    files = list((run.path / WEIGHTS_DIR).iterdir())
+    assert len(files) == 2
+    for path in files:
+        ind_id = int(path.name.split(".")[0])
+        assert load_state(path)["epoch"] == ladders[ind_id][-1]["epochs"]
+
+
+def test_a_task_that_does_not_train_refuses_a_scheduler(tmp_path: Path, capsys: Any) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("task: {name: tabular}\nfidelity: {scheduler: asha, max: 9}\n"
+                      f"runs_dir: {tmp_path / 'runs'}\nevaluator: {{workers: 0}}\n"
+                      "campaign: {progress: false}\n")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "c.yaml: fidelity.scheduler" in err[0]

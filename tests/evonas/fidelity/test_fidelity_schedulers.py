@@ -1,0 +1,103 @@
+"""The fidelity schedulers' rules: ASHA's top 1/eta, Hyperband's brackets, the median rule,
+and Pareto ranking with several objectives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evonas.config import ConfigError, load_config
+from evonas.fidelity import build_scheduler, geometric_rungs, rungs_of
+from evonas.fidelity.schedulers import ASHA, Hyperband, MedianStopping, preference_order
+from evonas.objectives import Objective, pareto_mask
+from tests.conftest import tabular_config
+
+FITNESS = [Objective("fitness", "max")]
+
+
+def test_geometric_rungs() -> None:
+    assert geometric_rungs(1, 27, 3) == [1, 3, 9, 27]
+    assert geometric_rungs(1, 20, 3) == [1, 3, 9, 20]
+    assert geometric_rungs(2, 8, 1.5) == [2, 3, 4, 7, 8]
+
+
+def test_asha_continues_the_top_third_of_each_rung_so_far() -> None:
+    asha = ASHA([1, 3, 9], FITNESS, eta=3)
+    # the first two at a rung never continue: the top third of one or two is nobody
+    assert asha.decide(0, 0, 0.5, {}) is False
+    assert asha.decide(1, 0, 0.9, {}) is False
+    assert asha.decide(2, 0, 0.95, {}) is True   # best of three
+    assert asha.decide(3, 0, 0.1, {}) is False
+    assert asha.decide(4, 0, 0.92, {}) is False  # 2nd of five: the top one continues
+    assert asha.decide(5, 0, 0.99, {}) is True   # best of six: the top two
+    assert asha.decide(2, 1, 0.96, {}) is False  # alone on rung 1
+    assert asha.decide(5, 2, 0.99, {}) is False  # the top rung never continues
+    assert asha.decide(6, 0, None, {}) is False  # a failure never continues
+
+
+def test_median_stopping_stops_below_the_median_once_a_rung_has_enough() -> None:
+    median = MedianStopping([1, 2, 3, 4], FITNESS, min_results=3)
+    assert median.decide(0, 0, 0.1, {}) and median.decide(1, 0, 0.2, {})  # too few to judge
+    assert median.decide(2, 0, 0.05, {}) is False  # worst of three
+    assert median.decide(3, 0, 0.3, {}) is True
+    assert median.decide(4, 0, 0.15, {}) is True   # 3rd of five: the median continues
+    assert median.decide(5, 0, 0.12, {}) is False  # 4th of six
+
+
+def test_hyperband_draws_the_same_bracket_for_an_id_and_weights_low_brackets() -> None:
+    band = Hyperband([1, 3, 9, 27], FITNESS, eta=3, seed=7)
+    again = Hyperband([1, 3, 9, 27], FITNESS, eta=3, seed=7)
+    brackets = [band.bracket(i) for i in range(3000)]
+    assert brackets == [again.bracket(i) for i in range(3000)]
+    counts = np.bincount(brackets, minlength=3)
+    assert counts[0] > counts[1] > counts[2] > 0  # more start low, some start high
+    assert np.allclose(counts / 3000, band.weights, atol=0.03)
+    assert band.first_rung(brackets.index(2)) == 2
+
+
+def test_hyperband_brackets_are_judged_apart() -> None:
+    band = Hyperband([1, 3, 9], FITNESS, eta=3, seed=0)
+    ids = {b: [i for i in range(200) if band.bracket(i) == b][:3] for b in (0, 1)}
+    for i, fitness in zip(ids[0], (0.1, 0.2, 0.3), strict=True):
+        band.decide(i, 0, fitness, {})
+    # bracket 1 starts at rung 1 and its rung-1 results are its own
+    assert band.decide(ids[1][0], 1, 0.05, {}) is False
+    assert band._seen[(1, 1)] == [(0.05,)] and (0, 1) not in band._seen
+
+
+points = st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10)), min_size=1, max_size=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(points)
+def test_pareto_preference_is_a_permutation_led_by_the_front(values: list) -> None:
+    order = preference_order(values)
+    assert sorted(order) == list(range(len(values)))
+    front = set(np.flatnonzero(pareto_mask(np.asarray(values))).tolist())
+    assert set(order[:len(front)]) == front  # the whole first front comes first
+
+
+def test_two_objective_asha_promotes_by_front_and_crowding() -> None:
+    asha = ASHA([1, 3], [Objective("fitness", "max"), Objective("params", "min")], eta=2)
+    assert asha.decide(0, 0, 0.5, {"params": 100}) is False
+    assert asha.decide(1, 0, 0.4, {"params": 200}) is False  # dominated by 0: not in the top 1
+    assert asha.decide(2, 0, 0.6, {"params": 50}) is True    # dominates both
+    assert asha.decide(3, 0, 0.7, {}) is False  # an objective missing: treated as failed
+
+
+def test_a_config_builds_its_scheduler_and_refuses_bad_ladders(tmp_path) -> None:
+    config = load_config(tabular_config(tmp_path, fidelity__scheduler="asha",
+                                        fidelity__max=27, task={"name": "digits"}))
+    scheduler = build_scheduler(config.data)
+    assert isinstance(scheduler, ASHA) and scheduler.rungs == [1, 3, 9, 27]
+    assert build_scheduler(load_config(tabular_config(tmp_path)).data) is None
+    with pytest.raises(ConfigError, match=r"fidelity.max: 1 is below fidelity.min \(2\)"):
+        rungs_of({"min": 2, "max": 1, "eta": 3.0}, None)
+    with pytest.raises(ConfigError, match="fidelity.rungs"):
+        load_config(tabular_config(tmp_path, fidelity__scheduler="asha",
+                                   fidelity__rungs=[3, 2]))
+    with pytest.raises(ConfigError, match="at least two rungs"):
+        load_config(tabular_config(tmp_path, fidelity__scheduler="median",
+                                   fidelity__rungs=[3]))
