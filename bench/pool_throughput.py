@@ -12,7 +12,11 @@ side by side in one process:
   ``strategy: random``, ``evaluator.workers: --workers``, the journal on (it always is) and the
   progress bar off, ``budget.evaluations: --evaluations``. Timed from the call to its return (pool
   start-up and close included) and, separately, from the first evaluation's start to the last
-  result, read back from the journal's timestamps when it has them.
+  result, read back from the journal's timestamps when it has them. With ``--ready-first`` the
+  pool is waited on until every worker has built its task before the campaign starts (as
+  ``bench/pool_utilization.py`` does), and the campaign is also timed, wall and this process's
+  CPU, from that moment to the pool's close: the **steady** rate, without the spawn of the
+  workers (about 0.3 s of CPU each, which on 2 cores competes with the campaign for seconds).
 
 It prints evaluations/s for both and the ratio end to end / evaluator only (how much of the
 pool's speed the campaign process keeps). Issue 13's target is >= 5,000 evaluations/s end to end
@@ -23,7 +27,7 @@ NB201 has 6,466 distinct cells (15,625 op strings, fewer up to isomorphism): ran
 cost the campaign process but no evaluation), so both counts are printed.
 
 Run:  .venv/bin/python bench/pool_throughput.py [--workers 8] [--jobs 20000] [--evaluations 2000]
-      [--repeats 2] [--skip-campaign] [--profile-campaign FILE]
+      [--repeats 2] [--skip-campaign] [--skip-evaluator] [--ready-first] [--profile-campaign FILE]
 """
 
 from __future__ import annotations
@@ -94,10 +98,29 @@ def evaluator_only(workers: int, count: int, repeats: int) -> tuple[float, float
         pool.close()
 
 
-def end_to_end(workers: int, evaluations: int, profile: str | None) -> dict[str, float]:
-    """Run ``evonas run`` in-process; return its wall seconds and evaluation count."""
+def end_to_end(workers: int, evaluations: int, profile: str | None,
+               ready_first: bool = False) -> dict[str, float]:
+    """Run ``evonas run`` in-process; return its wall seconds and evaluation count (and, with
+    ``ready_first``, the wall and CPU seconds from every worker ready to the pool's close)."""
     from evonas import api
     from evonas.storage import JOURNAL_FILE
+
+    marks: dict[str, float] = {}
+    build = api._evaluator_for
+
+    def ready_evaluator(cfg: Any) -> Any:
+        evaluator = build(cfg)
+        evaluator.wait_until_ready(300)
+        marks["ready"], marks["cpu_ready"] = time.perf_counter(), time.process_time()
+        close = evaluator.close
+
+        def measured_close() -> None:
+            if "closed" not in marks:
+                marks["closed"], marks["cpu_closed"] = time.perf_counter(), time.process_time()
+            close()
+
+        evaluator.close = measured_close
+        return evaluator
 
     config = {
         "seed": 0,
@@ -118,7 +141,12 @@ def end_to_end(workers: int, evaluations: int, profile: str | None) -> dict[str,
             profiler.enable()
         cpu = time.process_time()
         start = time.perf_counter()
-        run = api.run(config, name="throughput")
+        if ready_first:
+            api._evaluator_for = ready_evaluator
+        try:
+            run = api.run(config, name="throughput")
+        finally:
+            api._evaluator_for = build
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         if profiler is not None:
@@ -126,8 +154,13 @@ def end_to_end(workers: int, evaluations: int, profile: str | None) -> dict[str,
             profiler.dump_stats(profile)
         path = run.path / JOURNAL_FILE
         evaluations, individuals = _counts(path)
-        return {"seconds": seconds, "cpu": cpu, "evaluations": float(evaluations),
-                "individuals": float(individuals), "span": _evaluation_span(path)}
+        row = {"seconds": seconds, "cpu": cpu, "evaluations": float(evaluations),
+               "individuals": float(individuals), "span": _evaluation_span(path)}
+        if "closed" in marks:
+            row["steady_seconds"] = marks["closed"] - marks["ready"]
+            row["steady_cpu"] = marks["cpu_closed"] - marks["cpu_ready"]
+            row["startup"] = marks["ready"] - start
+        return row
 
 
 def _counts(path: os.PathLike[str]) -> tuple[int, int]:
@@ -170,6 +203,9 @@ def main() -> None:
                         help="timed evaluator-only runs; the fastest counts (load only slows)")
     parser.add_argument("--skip-campaign", action="store_true", help="time the evaluator only")
     parser.add_argument("--skip-evaluator", action="store_true", help="time end to end only")
+    parser.add_argument("--ready-first", action="store_true",
+                        help="end to end: wait until every worker is ready, then time the "
+                             "campaign from there (the steady rate)")
     parser.add_argument("--profile-campaign", metavar="FILE",
                         help="cProfile the end-to-end run (the campaign process) into FILE")
     args = parser.parse_args()
@@ -188,7 +224,8 @@ def main() -> None:
               f"parent CPU {cpu / args.jobs * 1e6:.1f} us per evaluation "
               f"(ceiling with a core to itself {args.jobs / cpu:,.0f}/s)")
     if not args.skip_campaign:
-        row = end_to_end(args.workers, args.evaluations, args.profile_campaign)
+        row = end_to_end(args.workers, args.evaluations, args.profile_campaign,
+                         args.ready_first)
         rate_run = row["evaluations"] / row["seconds"]
         span = row["span"]
         span_text = (f", {row['evaluations'] / span:,.0f}/s from first birth to last result"
@@ -202,6 +239,14 @@ def main() -> None:
               f"evaluation, {row['cpu'] / row['individuals'] * 1e6:.0f} us per individual "
               f"(ceiling with a core to itself {row['evaluations'] / row['cpu']:,.0f} "
               f"evaluations/s)")
+        if "steady_seconds" in row:
+            steady = row["evaluations"] / row["steady_seconds"]
+            print(f"  steady (every worker ready, {row['startup']:.2f} s after the call, to the "
+                  f"pool's close): {row['steady_seconds']:.2f} s = {steady:,.0f} evaluations/s; "
+                  f"campaign process CPU {row['steady_cpu'] / row['evaluations'] * 1e6:.0f} us "
+                  f"per evaluation (ceiling with a core to itself "
+                  f"{row['evaluations'] / row['steady_cpu']:,.0f} evaluations/s)")
+            rate_run = steady
         if args.profile_campaign:
             print(f"campaign profile: {args.profile_campaign} "
                   f"(python -m pstats {args.profile_campaign}; sort cumtime)")

@@ -20,6 +20,10 @@ spawned workers, is excluded; it is printed separately). From the journal
 * **steady**: the same ratio over the steady part only, from the first dispatch to the last
   dispatch (each evaluation counted as running for its ``seconds`` up to its ``finished`` time,
   clipped to that window): how busy the loop keeps the workers while it still has work to give;
+* **sleep**: utilization with only the simulated sleep counted as busy (the metric
+  ``simulated_seconds``), not what the inner task took: the two differ when that is not
+  negligible, e.g. NEAT's ``xor`` task, whose first evaluation in each worker imports torch
+  (``evonas.compiler`` does), seconds each on a loaded machine;
 * **drain s**: last result minus last dispatch (the tail part of the wall time);
 * **individuals**: journaled, cached duplicates included (a strategy that keeps proposing cells
   already seen, like regularized evolution once converged on NB201, may reach
@@ -30,8 +34,11 @@ spawned workers, is excluded; it is printed separately). From the journal
   process, sampled just before the evaluator closes (local pool: its worker pids; Ray: processes
   titled ``ray::EvaluationActor``).
 
-Strategies: random, regularized_evolution, reinforce (steady-state) and generational, nsga2
-(generational), each with its documented defaults (``--set strategy.population=64`` and the like
+Strategies: random, regularized_evolution, reinforce (steady-state) and generational, nsga2,
+neat (generational), each with its documented defaults. NEAT searches CPPN genomes: its runs use
+the ``neat`` space of ``examples/xor_neat.yaml`` and the simulated task over the ``xor`` task
+(no torch either), with ``campaign.stop_at_target`` off so the budget, not XOR being solved, ends
+them (``--set strategy.population=64`` and the like
 change them, for every strategy given). Ray runs (``--backends local,ray``) start a local Ray
 instance per campaign with one logical CPU per worker; they are skipped with a message when Ray is
 not importable. Ray actors are much larger than pool workers (a full Ray worker each), so
@@ -65,30 +72,36 @@ from evonas import api
 from evonas.config import ConfigError
 from evonas.storage import JOURNAL_FILE, Journal
 
-STRATEGIES = ("random", "regularized_evolution", "reinforce", "generational", "nsga2")
+STRATEGIES = ("random", "regularized_evolution", "reinforce", "generational", "nsga2", "neat")
 TABLE = "nb201_cifar10_cost"  # cifar10_test_acc and params
 #: Strategy settings beyond the defaults that a strategy needs on this task.
 STRATEGY_EXTRA: dict[str, dict[str, Any]] = {
     "nsga2": {"objectives": [{"metric": "fitness", "goal": "max"},
                              {"metric": "params", "goal": "min"}]},
 }
+#: NEAT's space and inner task (examples/xor_neat.yaml's), for CPPN genomes.
+NEAT_SPACE: dict[str, Any] = {"name": "neat", "num_inputs": 2, "num_outputs": 1,
+                              "activations": ["sigmoid"], "output_activations": ["sigmoid"]}
+NEAT_INNER: dict[str, Any] = {"name": "xor"}
 #: Most evaluations a default-sized run gets (NB201 has 6,466 distinct cells).
 MAX_DEFAULT_EVALUATIONS = 3000
 
 
 def config_for(strategy: str, workers: int, backend: str, evaluations: int, mean: float,
                sigma: float, seed: int, runs_dir: str) -> dict[str, Any]:
+    neat = strategy == "neat"
+    inner = dict(NEAT_INNER) if neat else {"name": "tabular", "table": TABLE,
+                                           "metric": "cifar10_test_acc"}
     return {
         "seed": seed,
         "runs_dir": runs_dir,
-        "space": {"name": "nb201"},
-        "task": {"name": "simulated",
-                 "inner": {"name": "tabular", "table": TABLE, "metric": "cifar10_test_acc"},
+        "space": dict(NEAT_SPACE) if neat else {"name": "nb201"},
+        "task": {"name": "simulated", "inner": inner,
                  "duration": {"distribution": "lognormal", "mean": mean, "sigma": sigma}},
         "strategy": {"name": strategy, **STRATEGY_EXTRA.get(strategy, {})},
         "evaluator": {"workers": workers, "backend": backend},
         "budget": {"evaluations": evaluations},
-        "campaign": {"progress": False},
+        "campaign": {"progress": False, **({"stop_at_target": False} if neat else {})},
     }
 
 
@@ -183,6 +196,7 @@ def journal_figures(run_dir: Path, workers: int) -> dict[str, float]:
                      if e.source_id is None and e.status in ("ok", "failed")}
         individuals = journal.counts()["individuals"]
     busy = sum(e.seconds or 0.0 for e in evaluated.values())
+    slept = sum(float(e.metrics.get("simulated_seconds") or 0.0) for e in evaluated.values())
     # Journal.events() has no timestamps: read ``at`` from the events table (read-only).
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT kind, individual_id, at FROM events "
@@ -199,6 +213,7 @@ def journal_figures(run_dir: Path, workers: int) -> dict[str, float]:
     steady = steady_busy / (workers * (end - start)) if end > start else float("nan")
     return {"utilization": busy / (workers * wall) if wall > 0 else float("nan"),
             "steady": steady,
+            "sleep": slept / (workers * wall) if wall > 0 else float("nan"),
             "evaluations": len(evaluated), "individuals": individuals, "wall": wall,
             "busy": busy, "drain": max(finished) - max(dispatched),
             "first_dispatch_at": min(dispatched)}
@@ -313,19 +328,20 @@ def main() -> None:
                            "measured": measured}
                     rows.append(row)
                     print(f"{name}: utilization {row['utilization']:.3f} "
-                          f"(steady {row['steady']:.3f}), "
+                          f"(steady {row['steady']:.3f}, sleep {row['sleep']:.3f}), "
                           f"{row['evaluations']} evaluations ({row['individuals']} individuals), "
                           f"wall {row['wall']:.1f} s (drain {row['drain']:.1f} s), start-up "
                           f"{row['startup']:.1f} s, overhead {row['overhead_ms']:.2f} ms/eval "
                           f"(whole run {marks['total_cpu']:.2f} s CPU), worker RSS {rss:.1f} MB "
                           f"PSS {pss:.1f} MB ({measured} measured)", flush=True)
     print()
-    print("| strategy | order | backend | workers | utilization | steady | evaluations | "
+    print("| strategy | order | backend | workers | utilization | steady | sleep | evaluations | "
           "individuals | wall s | drain s | overhead ms/eval | worker RSS / PSS MB |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['strategy']} | {r['order']} | {r['backend']} | {r['workers']} | "
-              f"{r['utilization']:.3f} | {r['steady']:.3f} | {r['evaluations']} | "
+              f"{r['utilization']:.3f} | {r['steady']:.3f} | {r['sleep']:.3f} | "
+              f"{r['evaluations']} | "
               f"{r['individuals']} | "
               f"{r['wall']:.1f} | "
               f"{r['drain']:.1f} | {r['overhead_ms']:.2f} | {r['rss']:.0f} / {r['pss']:.0f} |")

@@ -26,6 +26,7 @@ from evonas.run import Run
 from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class
+from evonas.strategies.prescreen import wrap_strategy
 from evonas.tasks import TaskError, build_task
 from evonas.tasks.base import accepts_plan
 from genomes import GenomeError, genome_from_dict, genome_kind_of
@@ -226,7 +227,8 @@ def check_strategy_builds(config: Config) -> None:
     """Build the strategy once, before anything is written, so an option the config checks
     let through fails as a :class:`ConfigError` naming the file."""
     try:
-        build_strategy(config.section("strategy"), config.space(), strategy_rng(config.seed))
+        wrap_strategy(build_strategy(config.section("strategy"), config.space(),
+                                     strategy_rng(config.seed)), config)
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     except (ValueError, TypeError, GenomeError) as exc:
@@ -406,8 +408,8 @@ def _check_snapshot(config: Config, snapshot: Any, path: Path) -> None:
     if best is not None and not (isinstance(best, list | tuple) and len(best) == 2
                                  and all(isinstance(v, int | float) for v in best)):
         raise JournalError(f"{where}: state.best: must be [fitness, id] or null, got {best!r}")
-    strategy = build_strategy(config.section("strategy"), config.space(),
-                              strategy_rng(config.seed))
+    strategy = wrap_strategy(build_strategy(config.section("strategy"), config.space(),
+                                            strategy_rng(config.seed)), config)
     try:
         strategy.bind_task(config.section("task"))
         strategy.load_state_dict(state["strategy"])
@@ -419,6 +421,16 @@ def _check_snapshot(config: Config, snapshot: Any, path: Path) -> None:
                            f"({type(exc).__name__}: {exc})") from None
 
 
+def weight_options(config: Config) -> list[str]:
+    """The options in use that need a task which trains weights (``campaign.keep_weights``,
+    ``fidelity.scheduler``, ``inherit_weights.enabled``), as dotted names."""
+    data = config.data
+    used = {"campaign.keep_weights": (data.get("campaign") or {}).get("keep_weights"),
+            "fidelity.scheduler": (data.get("fidelity") or {}).get("scheduler"),
+            "inherit_weights.enabled": (data.get("inherit_weights") or {}).get("enabled")}
+    return [name for name, value in used.items() if value]
+
+
 def _evaluator_for(config: Config) -> Evaluator:
     """The evaluator for ``config``, after checking the task config here, in this process, so a
     bad task (a missing dataset file, an unknown column) is reported against the config file
@@ -426,14 +438,10 @@ def _evaluator_for(config: Config) -> Evaluator:
     try:
         task = build_task(config.section("task"), config.space())
         strategy_class(config.section("strategy")["name"]).check_task(task)
-        if not accepts_plan(task):
-            name = config.section("task")["name"]
-            if config.section("campaign").get("keep_weights"):
-                raise ConfigError(f"campaign.keep_weights: the {name} task trains no weights to "
-                                  "keep (set it to 0)")
-            if (config.data.get("fidelity") or {}).get("scheduler") is not None:
-                raise ConfigError(f"fidelity.scheduler: the {name} task does not train in "
-                                  "epochs that a rung could continue (set it to null)")
+        used = weight_options(config)
+        if used and not accepts_plan(task):
+            raise ConfigError(f"{used[0]}: the {config.section('task')['name']} task trains no "
+                              "weights to keep, continue or inherit (turn it off)")
     except TaskError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     except ConfigError as exc:

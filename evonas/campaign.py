@@ -37,6 +37,15 @@ A graceful stop (SIGINT, SIGTERM, ``budget.wall_time``) and a spent ``budget.dev
 nothing after the halt, so the final snapshot holds exactly the state an uninterrupted campaign had
 at that point, and a resume (with a raised budget, for a spent one) continues as if never halted.
 
+Tasks that train can do more with an evaluation than score it (their jobs carry a training
+plan, :class:`~evonas.tasks.plan.TrainingPlan`): ``campaign.keep_weights`` keeps the K best
+trained states (:mod:`evonas.kept_weights`); a ``fidelity:`` scheduler runs each individual up a
+ladder of rungs, one job per rung, each continuing from the state the rung below saved, and the
+individual's result is its last rung's (:mod:`evonas.fidelity.ladder`); ``inherit_weights``
+starts a child from its parent's state (:mod:`evonas.inheritance`). Each journals what it does in
+the same transactions as the results, deletes a file only once the journal's commit no longer
+needs it, and puts folder and journal back in agreement when the campaign opens.
+
 Resume is a replay: load the last snapshot, rebuild the window from the journal, and run the same
 loop (in async order, tell the journaled tells in their order first). Individuals the journal
 already holds are checked (same canonical hash) instead of being written again, their recorded
@@ -65,10 +74,12 @@ from evonas.config import Config
 from evonas.evaluation import EvalJob, EvalResult, Evaluator
 from evonas.fidelity import build_scheduler
 from evonas.fidelity.ladder import Ladder
+from evonas.inheritance import WeightInheritance, inherit_epochs
 from evonas.kept_weights import WeightKeeper
 from evonas.reporting import CallbackReporter, Reporter, ReporterSet
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
+from evonas.strategies.prescreen import wrap_strategy
 from genomes import CPPNGenome, DAGGenome, genome_from_dict
 
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
@@ -238,8 +249,9 @@ class Campaign:
         if progress is not None:
             self.reporters.add(CallbackReporter(progress))
         self.space = config.space()
-        self.strategy: Strategy = build_strategy(config.section("strategy"), self.space,
-                                                 strategy_rng(config.seed))
+        self.strategy: Strategy = wrap_strategy(
+            build_strategy(config.section("strategy"), self.space, strategy_rng(config.seed)),
+            config)
         self.strategy.bind_task(config.section("task"))
         budget = config.section("budget")
         self.max_evaluations: int = budget["evaluations"]
@@ -259,6 +271,11 @@ class Campaign:
         self._keeper = WeightKeeper(journal, keep) if keep else None
         scheduler = build_scheduler(config.data)
         self._ladder = None if scheduler is None else Ladder(scheduler, journal, bool(keep))
+        inherit = config.data.get("inherit_weights") or {}
+        self._inheritance = WeightInheritance(
+            journal, inherit_epochs(inherit, config.section("task").get("epochs"),
+                                    "inherit_weights"), inherit["keep"], bool(keep)
+        ) if inherit.get("enabled") else None
 
         self.next_id = 0
         self.told = 0
@@ -341,6 +358,8 @@ class Campaign:
             self._keeper.reconcile()  # before anything is dispatched again
         if self._ladder is not None:
             self._ladder.restore(self.journal.evaluated_ids())
+        if self._inheritance is not None:
+            self._inheritance.reconcile()
         live_capacity = self.capacity
         sessions = self.journal.events("restored")
         first: Any = sessions[0][3] if sessions else None
@@ -549,13 +568,22 @@ class Campaign:
         # makes the lost individuals again and what was in flight runs again.
         add_event, submit = self.journal.add_event, self.evaluator.submit
         seed_of = self._evaluation_seed
-        planner = self._ladder or self._keeper
+        planned = self._ladder or self._keeper or self._inheritance
         for pending in self._to_dispatch:
             add_event("dispatched", pending.id)
             genome = pending.candidate.genome
             submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome,
-                           plan=None if planner is None else planner.plan(pending.id)))
+                           plan=self._plan(pending) if planned else None))
         self._to_dispatch = []
+
+    def _plan(self, pending: _Pending) -> dict[str, Any] | None:
+        """The training plan of an individual's (first) job: its first rung, inheritance from
+        its parent, or where its weights go to be kept."""
+        if self._ladder is not None:
+            return self._ladder.plan(pending.id)
+        if self._inheritance is not None:
+            return self._inheritance.plan(pending.id, pending.candidate)
+        return None if self._keeper is None else self._keeper.plan(pending.id)
 
     def _record(self, result: EvalResult) -> None:
         pending = self._window.get(result.individual_id)
@@ -577,6 +605,8 @@ class Campaign:
                             result.error, result.worker, result.seconds, None)
         self._metrics_text[row.individual_id] = self.journal.add_evaluation(row)
         self._results[row.individual_id] = row
+        if self._inheritance is not None:
+            self._inheritance.record(row)  # first: it links the state where the keeper looks
         if self._keeper is not None:
             self._keeper.record(row)
         self._arrive(pending, row)

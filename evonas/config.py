@@ -23,6 +23,7 @@ Top-level keys and their defaults::
                keep_weights: 0}   # keep the trained weights of the K best in RUN/weights
     fidelity: {scheduler: null, resource: epochs, min: 1, max: null, eta: 3.0, rungs: null,
                brackets: null, min_results: 3}   # asha | hyperband | median (evonas.fidelity)
+    inherit_weights: {enabled: false, epochs: null, keep: 64}   # or true (evonas.inheritance)
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ import yaml
 from evonas.errors import ConfigError  # defined in the leaf; exported here as before
 from evonas.evaluation.options import EVALUATOR_OPTIONS, MAX_WORKERS
 from evonas.fidelity import FIDELITY_OPTIONS, rungs_of
+from evonas.inheritance import INHERIT_OPTIONS, inherit_epochs
 from evonas.options import MAX_INT, MAX_POPULATION, Option, OptionSchema, closest
 from evonas.strategies import strategy_class
+from evonas.strategies.prescreen import PRESCREEN_OPTIONS, WARM_START_OPTIONS
 from evonas.tasks import TASK_DEFAULTS, TaskError
 from genomes import GenomeError, SearchSpace, space_from_dict, space_options
 
@@ -70,7 +73,10 @@ CAMPAIGN_OPTIONS = OptionSchema(
 )
 #: The core's own sections (an extension's options are declared by the extension).
 SECTIONS: dict[str, OptionSchema] = {"evaluator": EVALUATOR_OPTIONS, "budget": BUDGET_OPTIONS,
-                                     "campaign": CAMPAIGN_OPTIONS, "fidelity": FIDELITY_OPTIONS}
+                                     "campaign": CAMPAIGN_OPTIONS, "fidelity": FIDELITY_OPTIONS,
+                                     "inherit_weights": INHERIT_OPTIONS}
+# zero-cost proxies in front of the strategy (evonas.strategies.prescreen); proxy null: off
+SECTIONS.update(prescreen=PRESCREEN_OPTIONS, warm_start=WARM_START_OPTIONS)
 SECTION_DEFAULTS: dict[str, dict[str, Any]] = {k: v.defaults() for k, v in SECTIONS.items()}
 TOP_LEVEL: dict[str, Any] = {
     "name": None, "seed": 0, "runs_dir": "runs", "space": {"name": "nb201"}, "task": None,
@@ -288,6 +294,8 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
 
     for section, schema in SECTIONS.items():
         given = data.get(section) or {}
+        if section == "inherit_weights" and isinstance(given, bool):  # inherit_weights: true
+            given = {"enabled": given}
         if not isinstance(given, dict):
             raise ConfigError(f"{label}: {section}: must be a mapping, got {given!r}")
         out[section] = schema.validate(given, section, label)
@@ -295,6 +303,13 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
     out["task"] = _check_task(label, out["task"], "task")
     if out["fidelity"]["scheduler"] is not None:
         rungs_of(out["fidelity"], out["task"].get("epochs"), f"{label}: fidelity")
+        if out["inherit_weights"]["enabled"]:
+            raise ConfigError(f"{label}: inherit_weights.enabled: does not combine with "
+                              "fidelity.scheduler (a ladder continues an individual's own "
+                              "weights); turn one off")
+    if out["inherit_weights"]["enabled"]:
+        inherit_epochs(out["inherit_weights"], out["task"].get("epochs"),
+                       f"{label}: inherit_weights")
     _import_task_module(label, out["task"]["name"])  # it may register the space
 
     # space

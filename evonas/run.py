@@ -136,6 +136,16 @@ class Run:
         with reading_journal(self._journal.path):
             return kept_weights(self.path, self._journal)
 
+    def ladder(self, id: int) -> list[dict[str, Any]]:  # noqa: A002
+        """The rungs an individual climbed under a ``fidelity:`` scheduler, lowest first: each
+        ``{"rung", "epochs", "status", "fitness", "seconds", "promoted"}`` (empty without
+        one)."""
+        with reading_journal(self._journal.path):
+            events = self._journal.events("rung")
+        return [{k: data.get(k) for k in ("rung", "epochs", "status", "fitness", "seconds",
+                                          "promoted")}
+                for _, _, ind_id, data in events if ind_id == id and isinstance(data, dict)]
+
     def best(self) -> Individual | None:
         """The individual with the highest fitness (the earliest among ties), or None."""
         with reading_journal(self._journal.path):

@@ -59,7 +59,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
-from evonas.api import resume_campaign, run_folder, start_campaign
+from evonas.api import resume_campaign, run_folder, start_campaign, weight_options
 from evonas.campaign import CampaignSummary
 from evonas.config import Config, ConfigError, _read_yaml, load_config
 from evonas.errors import JournalError, TaskError, UsageError
@@ -535,6 +535,11 @@ def _changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -
 def _check_task(config: Config) -> tuple[tuple[int, int, int] | None, int | None]:
     """Build the task once (as ``evonas run`` does before starting) and check that the strategy
     works with it; its input shape and class count."""
+    used = weight_options(config)
+    if used:
+        raise ConfigError(f"{config.source}: {used[0]}: a study's networks are trained by your "
+                          "own loop, so the engine cannot keep, continue or inherit their "
+                          "weights (turn it off)")
     try:
         task = build_task(config.section("task"), config.space())
         strategy_class(config.section("strategy")["name"]).check_task(task)

@@ -158,10 +158,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     with Run(args.run) as run:
         status = run.status()
+        kept = sorted(run.kept_weights().values(), key=lambda w: (-w.fitness, w.individual_id))
     trained = latest_models(args.run)
     status["trained"] = json_safe([
         {"individual": m.individual_id, "task": m.task_name, "metrics": m.metrics,
          "weights": str(m.weights), "intact": m.intact()} for m in trained])
+    status["kept_weights"] = json_safe([
+        {"individual": w.individual_id, "fitness": w.fitness, "weights": str(w.path),
+         "intact": w.intact()} for w in kept])
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -182,6 +186,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("best: none yet")
     else:
         print(f"best: individual {best['id']}  fitness={best['fitness']:.4f}  {best['genome']}")
+    if kept:
+        shown = ", ".join(f"#{w.individual_id} ({w.fitness:.4f})"
+                          + ("" if w.intact() else " [missing or damaged]") for w in kept)
+        print(f"kept weights: {shown}  (in {Path(args.run) / 'weights'})")
     for model, shown in zip(trained, status["trained"], strict=True):
         damage = "" if shown["intact"] else "  [weights missing or damaged: rerun evonas train]"
         print(f"trained: {model.summary()}  ({model.weights}){damage}")

@@ -94,12 +94,29 @@ def cmd_lineage(args: argparse.Namespace) -> int:
             found = lineage.ancestry(journal, target)
         except KeyError as exc:
             raise JournalError(str(exc.args[0]) if exc.args else str(exc)) from None
+        ladder = run.ladder(target)
         if args.json:
-            text = json.dumps(_ancestry_json(found, target, args.depth), indent=2)
+            tree = _ancestry_json(found, target, args.depth)
+            if ladder:
+                tree["rungs"] = ladder
+            text = json.dumps(tree, indent=2)
         else:
             text = "\n".join(format_ancestry(found, target, args.depth))
+            if ladder:
+                text += "\n" + format_ladder(target, ladder)
     print(text)
     return 0
+
+
+def format_ladder(individual_id: int, ladder: list[dict[str, Any]]) -> str:
+    """``rungs of #12: 1 ep 0.9123 promoted -> 3 ep 0.9501 stopped``."""
+    steps = []
+    for step in ladder:
+        fitness = step.get("fitness")
+        value = f"{fitness:.4f}" if isinstance(fitness, int | float) else str(step.get("status"))
+        steps.append(f"{step.get('epochs')} ep {value} "
+                     f"{'promoted' if step.get('promoted') else 'stopped'}")
+    return f"rungs of #{individual_id}: " + " -> ".join(steps)
 
 
 def _ancestry_json(found: dict[int, Any], root: int, depth: int | None) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 from evonas.errors import UsageError
 from evonas.options import OptionSchema, closest
 
-SECTIONS = ("strategy", "space", "task", "evaluator", "budget", "campaign")
+SECTIONS = ("strategy", "space", "task", "evaluator", "budget", "campaign", "fidelity",
+            "inherit_weights", "prescreen", "warm_start")
 
 
 def add_options_command(subparsers: Any) -> argparse.ArgumentParser:

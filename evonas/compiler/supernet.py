@@ -10,11 +10,18 @@ blocks, and the same head; every cell shares the one set of architecture paramet
 The supernet holds the network weights only; the architecture parameters are a separate
 ``(edges, ops)`` tensor passed to :meth:`Supernet.forward`, so the two can be optimised
 separately (and the network's weights replaced functionally for DARTS' unrolled step).
+
+The same weights also run **one path** at a time (:meth:`Supernet.forward_path`): on each edge
+only the op a discrete cell names, which is the network that cell compiles to (same stem,
+reductions, head and ops, weights inherited from the supernet). The one-shot strategies (SPOS,
+ENAS, :mod:`evonas.strategies.one_shot`) train and score the supernet that way;
+:func:`genome_path` and :func:`path_genome` convert between a cell and its path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -50,6 +57,10 @@ class MixedOp(nn.Module):
             out = out + weight * op(x)
         return out
 
+    def forward_op(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        """The output of candidate op ``index`` alone (a single-path edge)."""
+        return self.ops[index](x)
+
 
 class SearchCell(nn.Module):
     """A 4-node NAS-Bench-201 cell with a :class:`MixedOp` on each of its six edges.
@@ -71,6 +82,21 @@ class SearchCell(nn.Module):
             total: torch.Tensor | None = None
             for src in range(dst):
                 term = self.edges[f"{src}_{dst}"](nodes[src], weights[index])
+                total = term if total is None else total + term
+                index += 1
+            assert total is not None  # every node dst >= 1 has dst incoming edges
+            nodes.append(total)
+        return nodes[-1]
+
+    def forward_path(self, x: torch.Tensor, path: Sequence[int]) -> torch.Tensor:
+        """The cell with only op ``path[i]`` on edge ``i`` (rows of :data:`NB201_EDGES`)."""
+        nodes = [x]
+        index = 0
+        for dst in range(1, 4):
+            total: torch.Tensor | None = None
+            for src in range(dst):
+                edge = cast(MixedOp, self.edges[f"{src}_{dst}"])
+                term = edge.forward_op(nodes[src], path[index])
                 total = term if total is None else total + term
                 index += 1
             assert total is not None  # every node dst >= 1 has dst incoming edges
@@ -112,6 +138,71 @@ class Supernet(nn.Module):
             x = layer(x, weights) if isinstance(layer, SearchCell) else layer(x)
         x = self.global_pooling(self.lastact(x))
         return self.classifier(torch.flatten(x, 1))
+
+    def forward_path(self, x: torch.Tensor, path: Sequence[int]) -> torch.Tensor:
+        """Logits of ``x`` through one path: on edge ``i`` of every cell only op ``path[i]``
+        (an index into :attr:`ops`; see :func:`genome_path`), as the cell's compiled network
+        computes them."""
+        if len(path) != len(NB201_EDGES):
+            raise ValueError(f"path: expected {len(NB201_EDGES)} op indices, got {len(path)}")
+        x = self.stem(x)
+        for layer in self.layers:
+            x = layer.forward_path(x, path) if isinstance(layer, SearchCell) else layer(x)
+        x = self.global_pooling(self.lastact(x))
+        return self.classifier(torch.flatten(x, 1))
+
+    def path_state_dict(self, path: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The weights and buffers of one path under the names of the cell's compiled network
+        (:func:`evonas.compiler.compile_genome` of :func:`path_genome`), so that the compiled
+        network inherits the supernet's weights: ``compiled.load_state_dict(...)`` takes them
+        with ``strict=True`` (the ``none`` edges, which the compiler leaves out, have none)."""
+        names: dict[int, str] = {}
+        stage, index = 0, 0
+        for k, layer in enumerate(self.layers):
+            if isinstance(layer, SearchCell):
+                names[k] = f"cell_{stage}_{index}"
+                index += 1
+            else:
+                stage, index = stage + 1, 0
+                names[k] = f"reduce_{stage}"
+        edge_of = {f"{src}_{dst}": i for i, (src, dst) in enumerate(NB201_EDGES)}
+        out = {}
+        for key, value in self.state_dict().items():
+            parts = key.split(".")
+            if parts[0] != "layers":
+                out[key] = value
+                continue
+            prefix = names[int(parts[1])]
+            if parts[2] != "edges":  # a reduction block
+                out[".".join([prefix, *parts[2:]])] = value
+            elif int(parts[5]) == path[edge_of[parts[3]]]:  # layers.k.edges.s_d.ops.i.rest
+                out[".".join([prefix, f"edge_{parts[3]}", *parts[6:]])] = value
+        return out
+
+
+def genome_path(genome: DAGGenome, ops: Sequence[str]) -> tuple[int, ...]:
+    """The single path of an NB201 cell: the index in ``ops`` of each edge's op, in
+    :data:`NB201_EDGES` order.
+
+    Raises:
+        ValueError: when the genome is no NB201 cell or names an op not in ``ops``.
+    """
+    by_edge = {(e.src, e.dst): e.op for e in genome.edges}
+    if genome.num_nodes != 4 or set(by_edge) != set(NB201_EDGES):
+        raise ValueError(f"genome: not an NB201 cell: {genome.describe()}")
+    try:
+        return tuple(ops.index(by_edge[edge]) for edge in NB201_EDGES)
+    except ValueError:
+        raise ValueError(f"genome: an op of {genome.describe()} is not one of {list(ops)}"
+                         ) from None
+
+
+def path_genome(path: Sequence[int], ops: Sequence[str]) -> DAGGenome:
+    """The NB201 cell of a single path (the inverse of :func:`genome_path`)."""
+    genome = DAGGenome("nb201", 4, tuple(Edge(src, dst, ops[i])
+                                         for i, (src, dst) in zip(path, NB201_EDGES, strict=True)))
+    genome.validate()
+    return genome
 
 
 def derive_genome(alphas: torch.Tensor, ops: Sequence[str]) -> DAGGenome:

@@ -29,11 +29,14 @@ Every submitted job yields exactly one result, whatever happens. With ``max_task
 set, a worker is retired (told to stop, and given a grace period to exit) after that many
 evaluations and a fresh one takes its place, which bounds what a leaking task can accumulate.
 
-Jobs and results cross the pipes as small JSON records (``send_bytes``/``recv_bytes``, see
-:mod:`evonas.evaluation.worker`), not as pickled objects: one C-speed encode and decode per
-message, and a single message per job each way, which is what lets one parent keep thousands of
-evaluations a second flowing. A job whose genome is not JSON-able fails as
-``"genome is not JSON: ..."`` without reaching a worker.
+Jobs and results cross the pipes as small JSON records (``send_bytes``, read back with one
+``os.read`` for every message waiting, see :mod:`evonas.evaluation.worker`), not as pickled
+objects: one C-speed encode and decode per message, and a single message per job each way, which
+is what lets one parent keep thousands of evaluations a second flowing. The parent's bookkeeping
+per evaluation does not grow with the pool: idle workers wait in a free list (a job goes to the
+one idle longest), the busy count is kept as jobs come and go, and the poll object that watches
+the pipes is rebuilt only when a worker is replaced or its pipe breaks. A job whose genome is not
+JSON-able fails as ``"genome is not JSON: ..."`` without reaching a worker.
 
 A task config the workers cannot build is no per-job fault: :meth:`LocalPoolEvaluator.poll`
 raises its :class:`~evonas.tasks.TaskError` (every job would fail the same way), and a worker that
@@ -55,7 +58,8 @@ import os
 import select
 import signal
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import multiprocess
@@ -72,7 +76,16 @@ from evonas.evaluation.dispatch import (
 )
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, parse_bytes
 from evonas.evaluation.slots import SlotEvaluator
-from evonas.evaluation.worker import STOP, decode_message, encode_job, worker_main
+from evonas.evaluation.worker import (
+    DIRECT_READS,
+    READ_CHUNK,
+    STOP,
+    FrameReader,
+    decode_message,
+    encode_job,
+    send_all,
+    worker_main,
+)
 from evonas.tasks.errors import TaskError
 
 #: Seconds ``close()`` waits for idle workers to exit after the stop sentinel.
@@ -103,6 +116,9 @@ class _Slot:
     started_at: float | None = None
     retry: EvalJob | None = None  # a crashed job waiting for this slot's fresh worker
     tasks_done: int = 0  # evaluations finished by the current process
+    fd: int = -1  # ``conn``'s file descriptor
+    listed: bool = False  # in the pool's free list (checked again when taken from it)
+    reader: FrameReader = field(default_factory=FrameReader)  # bytes read from ``conn``
 
     @property
     def name(self) -> str:
@@ -157,9 +173,13 @@ class LocalPoolEvaluator(SlotEvaluator):
         self._attempts: dict[int, tuple[int, float]] = {}  # job id -> (crashes, seconds spent)
         self._retiring: list[tuple[Any, Any, float]] = []  # (process, pipe, kill deadline)
         self._ctx = multiprocess.get_context("spawn")
-        self._poller: Any = None  # kept across waits while _poll_key (what it watches) holds
-        self._poll_key: list[tuple[Any, Any]] = []
+        self._poller: Any = None  # kept across waits until _watch_version moves on
+        self._poller_version = -1  # the _watch_version it was built for
+        self._watch_version = 0  # bumped when a worker's process or pipe changes or breaks
         self._poll_fds: dict[int, tuple[_Slot, bool]] = {}
+        self._free: deque[_Slot] = deque()  # slots that may be idle, longest idle first
+        self._running = 0  # slots holding a job
+        self._pinned = 0  # slots holding a crashed job for their fresh worker
         memory = None if device_memory is None else parse_bytes(device_memory)
         plan = plan_devices(workers, devices, threads=threads_per_worker,
                             workers_per_device=workers_per_device)
@@ -186,7 +206,7 @@ class LocalPoolEvaluator(SlotEvaluator):
         return True
 
     def _busy(self) -> int:
-        return sum((slot.job is not None) + (slot.retry is not None) for slot in self._slots)
+        return self._running + self._pinned
 
     @property
     def waiting(self) -> int:
@@ -219,7 +239,7 @@ class LocalPoolEvaluator(SlotEvaluator):
         self._pending.clear()
         self._attempts.clear()
         for slot in self._slots:
-            slot.retry = None
+            self._pin(slot, None)
             if slot.process is None:
                 continue
             if slot.ready and slot.job is None and not slot.broken and slot.process.is_alive():
@@ -234,7 +254,7 @@ class LocalPoolEvaluator(SlotEvaluator):
             if slot.process is not None:
                 _stop_process(slot.process, max(0.0, deadline - time.monotonic()))
                 slot.conn.close()
-                slot.job = None
+                self._hold(slot, None)
         for process, conn, _ in self._retiring:
             _stop_process(process, max(0.0, deadline - time.monotonic()))
             conn.close()
@@ -242,12 +262,38 @@ class LocalPoolEvaluator(SlotEvaluator):
         self._done.clear()
 
     # ------------------------------------------------------------------ internals
+    def _hold(self, slot: _Slot, job: EvalJob | None) -> None:
+        """Give ``slot`` its job (None: it has none; it joins the free list)."""
+        if (slot.job is None) != (job is None):
+            self._running += 1 if job is not None else -1
+        slot.job = job
+        if job is None:
+            self._list_free(slot)
+
+    def _pin(self, slot: _Slot, job: EvalJob | None) -> None:
+        """Pin a crashed job to ``slot``'s fresh worker (None: unpin)."""
+        if (slot.retry is None) != (job is None):
+            self._pinned += 1 if job is not None else -1
+        slot.retry = job
+
+    def _list_free(self, slot: _Slot) -> None:
+        """Put ``slot`` at the end of the free list if it can take a job and is not there."""
+        if not slot.listed and slot.job is None and slot.retry is None and not slot.broken:
+            slot.listed = True
+            self._free.append(slot)
+
+    def _break(self, slot: _Slot) -> None:
+        """Mark ``slot``'s pipe broken: no more reads or sends; its sentinel tells the rest."""
+        slot.broken = True
+        self._watch_version += 1
+
     def _start(self, slot: _Slot) -> None:
         """Start a fresh worker process for ``slot``, with a fresh pipe."""
         slot.ready = slot.broken = False
-        slot.job = None
         slot.started_at = None
         slot.tasks_done = 0
+        slot.reader = FrameReader()
+        self._watch_version += 1
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         spec = {
             "name": slot.name,
@@ -262,12 +308,15 @@ class LocalPoolEvaluator(SlotEvaluator):
         with patched_environ(slot.device.env):  # inherited by the child at start
             process.start()
         child_end.close()  # the child holds its own copy; ours would hide its death (no EOF)
-        slot.process, slot.conn = process, parent_end
+        slot.process, slot.conn, slot.fd = process, parent_end, parent_end.fileno()
+        self._hold(slot, None)
 
     def _dispatch(self) -> None:
         """Retire used-up workers, then hand jobs to idle workers (one job per worker).
 
-        A slot's pinned retry goes first (to its fresh worker), then the pending queue.
+        A slot's pinned retry goes first (to its fresh worker), then the pending queue: to the
+        worker idle longest (from the free list), or, with memory-aware dispatch or a retry
+        pinned, to the first idle worker in slot order whose device the job fits.
         """
         if self._retiring:
             self._reap_retired()
@@ -276,34 +325,50 @@ class LocalPoolEvaluator(SlotEvaluator):
             for slot in self._slots:
                 if slot.job is None and not slot.broken and slot.tasks_done >= limit:
                     self._retire(slot)
-        if not self._pending and not any(slot.retry is not None for slot in self._slots):
+        if not self._pending and not self._pinned:
             return  # nothing to hand out (the common case: polled with every worker busy)
-        for slot in self._slots:
-            if slot.job is not None or slot.broken:
-                continue
-            job = self._next_job(slot)
-            if job is None:
-                continue
-            try:
-                payload = encode_job(job.individual_id, job.seed, job.genome,
-                                     _genome_json(job), job.plan)
-            except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
-                self._fail_unsendable(job, f"genome is not JSON: {exc}")
-                continue
-            try:
+        if self._memory is not None or self._pinned:
+            for slot in self._slots:
+                if slot.job is not None or slot.broken:
+                    continue
+                job = self._next_job(slot)
+                if job is not None:
+                    self._send_job(slot, job)
+            return
+        pending, free = self._pending, self._free
+        while pending and free:
+            slot = free.popleft()
+            slot.listed = False
+            if slot.job is None and slot.retry is None and not slot.broken:
+                self._send_job(slot, pending.popleft())
+
+    def _send_job(self, slot: _Slot, job: EvalJob) -> None:
+        """Send ``job`` to ``slot``'s worker; on failure the job goes back (or fails, when it
+        cannot be encoded)."""
+        try:
+            payload = encode_job(job.individual_id, job.seed, job.genome, _genome_json(job),
+                                 job.plan)
+        except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
+            self._fail_unsendable(job, f"genome is not JSON: {exc}")
+            self._list_free(slot)
+            return
+        try:
+            if DIRECT_READS:
+                send_all(slot.fd, payload)
+            else:
                 slot.conn.send_bytes(payload)
-            except OSError:  # the worker just died; its sentinel will trigger the replacement
-                if job.individual_id in self._attempts:
-                    slot.retry = job
-                else:
-                    self._pending.appendleft(job)
-                slot.broken = True
-                continue
-            slot.job = job
-            slot.dispatched_at = now = time.monotonic()
-            # A ready worker holds no other job: it is waiting on its pipe and starts this one
-            # at once. One still building its task starts it when it reports ready.
-            slot.started_at = now if slot.ready else None
+        except OSError:  # the worker just died; its sentinel will trigger the replacement
+            if job.individual_id in self._attempts:
+                self._pin(slot, job)
+            else:
+                self._pending.appendleft(job)
+            self._break(slot)
+            return
+        self._hold(slot, job)
+        slot.dispatched_at = now = time.monotonic()
+        # A ready worker holds no other job: it is waiting on its pipe and starts this one
+        # at once. One still building its task starts it when it reports ready.
+        slot.started_at = now if slot.ready else None
 
     def _fail_unsendable(self, job: EvalJob, error: str) -> None:
         """Fail ``job``, which cannot be encoded for a worker (no worker ever sees it)."""
@@ -317,7 +382,8 @@ class LocalPoolEvaluator(SlotEvaluator):
         job (with memory-aware dispatch: one that fits the slot's device now), else None."""
         if self._memory is None:
             if slot.retry is not None:
-                job, slot.retry = slot.retry, None
+                job = slot.retry
+                self._pin(slot, None)
                 return job
             return self._pending.popleft() if self._pending else None
         label = slot.device.label
@@ -326,7 +392,8 @@ class LocalPoolEvaluator(SlotEvaluator):
         if slot.retry is not None:
             if not self._memory.fits(slot.retry, label, running):
                 return None  # it waits for memory on its own worker's device
-            job, slot.retry = slot.retry, None
+            job = slot.retry
+            self._pin(slot, None)
             return job
         return self._memory.take(self._pending, label, running)
 
@@ -364,35 +431,54 @@ class LocalPoolEvaluator(SlotEvaluator):
         """Wait up to ``seconds`` for a readable pipe or a dead process: ``(slot, is_pipe)`` each.
 
         A broken pipe is not watched (it would read as ready forever); its process's sentinel
-        tells when the worker is gone. With :func:`select.poll`, one poll object is kept while
-        the pipes and processes stay the same (a wait then costs one system call); otherwise
+        tells when the worker is gone. With :func:`select.poll`, one poll object is kept until a
+        worker is replaced or its pipe breaks (a wait then costs one system call); otherwise
         :func:`multiprocess.connection.wait` builds its selector every call.
         """
-        watched = [(slot, slot.process.sentinel, None if slot.broken else slot.conn)
-                   for slot in self._slots]
         if _POLL is None:
             owners: dict[Any, tuple[_Slot, bool]] = {}
-            for slot, sentinel, conn in watched:
-                owners[sentinel] = (slot, False)
-                if conn is not None:
-                    owners[conn] = (slot, True)
+            for slot in self._slots:
+                owners[slot.process.sentinel] = (slot, False)
+                if not slot.broken:
+                    owners[slot.conn] = (slot, True)
             return [owners[ready] for ready in wait_for_objects(list(owners), timeout=seconds)]
-        key = [(sentinel, conn) for _, sentinel, conn in watched]
-        if key != self._poll_key:
+        if self._poller_version != self._watch_version:
             self._poller = _POLL()
             self._poll_fds = {}
-            for slot, sentinel, conn in watched:
-                self._poller.register(sentinel, select.POLLIN)
-                self._poll_fds[sentinel] = (slot, False)
-                if conn is not None:
-                    self._poller.register(conn.fileno(), select.POLLIN)
-                    self._poll_fds[conn.fileno()] = (slot, True)
-            self._poll_key = key
+            for slot in self._slots:
+                self._poller.register(slot.process.sentinel, select.POLLIN)
+                self._poll_fds[slot.process.sentinel] = (slot, False)
+                if not slot.broken:
+                    self._poller.register(slot.fd, select.POLLIN)
+                    self._poll_fds[slot.fd] = (slot, True)
+            self._poller_version = self._watch_version
         events = self._poller.poll(max(0, math.ceil(seconds * 1000)))
         return [self._poll_fds[fd] for fd, _ in events]
 
     def _read(self, slot: _Slot, ready: bool = False) -> None:
         """Handle every message waiting on ``slot``'s pipe (``ready``: the caller saw one)."""
+        if not DIRECT_READS:
+            self._read_messages(slot, ready)
+            return
+        fd = slot.fd
+        while not slot.broken:
+            if not ready and not _readable(fd):
+                return
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except OSError:  # the worker is gone or going; its sentinel will tell
+                chunk = b""
+            if not chunk:  # end of file: the worker is gone
+                self._break(slot)
+                return
+            for data in slot.reader.feed(chunk):
+                self._handle(slot, decode_message(data))
+            if ready and len(chunk) < READ_CHUNK:
+                return  # the wait saw data and this read took all of it
+            ready = False  # check before reading on: a read with nothing waiting would block
+
+    def _read_messages(self, slot: _Slot, ready: bool) -> None:
+        """:meth:`_read` with ``recv_bytes`` (platforms without :data:`DIRECT_READS`)."""
         conn = slot.conn
         while not slot.broken:
             try:
@@ -401,32 +487,35 @@ class LocalPoolEvaluator(SlotEvaluator):
                 ready = False
                 message = decode_message(conn.recv_bytes())
             except (EOFError, OSError):  # the worker is gone or going; its sentinel will tell
-                slot.broken = True
+                self._break(slot)
                 return
-            kind = message[0]
-            if kind == "result":
-                _, job_id, status, metrics, error, worker, seconds = message
-                job = slot.job
-                if job is None or job.individual_id != job_id:
-                    continue
-                slot.job = None
-                slot.started_at = None
-                slot.tasks_done += 1
-                if self._attempts:
-                    _, spent = self._attempts.pop(job_id, (0, 0.0))
-                    seconds = round(seconds + spent, 4)
-                if self._memory is not None:
-                    self._memory.forget(job_id)
-                self._done.append(EvalResult(job_id, status, metrics, error, worker, seconds))
-                return  # the worker holds no other job: nothing else can be in its pipe
-            elif kind == "ready":
-                slot.ready = True
-                slot.startup_failures = 0
-                if slot.job is not None and slot.started_at is None:
-                    slot.started_at = time.monotonic()  # it starts its job now
-                payload = message[1]
-                if payload is not None and self._setup_error is None:
-                    self._setup_error = _setup_failure(slot, *payload)
+            self._handle(slot, message)
+
+    def _handle(self, slot: _Slot, message: list[Any]) -> None:
+        """Act on one message from ``slot``'s worker."""
+        kind = message[0]
+        if kind == "result":
+            _, job_id, status, metrics, error, worker, seconds = message
+            job = slot.job
+            if job is None or job.individual_id != job_id:
+                return
+            slot.started_at = None
+            slot.tasks_done += 1
+            if self._attempts:
+                _, spent = self._attempts.pop(job_id, (0, 0.0))
+                seconds = round(seconds + spent, 4)
+            if self._memory is not None:
+                self._memory.forget(job_id)
+            self._done.append(EvalResult(job_id, status, metrics, error, worker, seconds))
+            self._hold(slot, None)
+        elif kind == "ready":
+            slot.ready = True
+            slot.startup_failures = 0
+            if slot.job is not None and slot.started_at is None:
+                slot.started_at = time.monotonic()  # it starts its job now
+            payload = message[1]
+            if payload is not None and self._setup_error is None:
+                self._setup_error = _setup_failure(slot, *payload)
 
     def _check_timeouts(self) -> None:
         """Kill workers whose job has run past the timeout, failing the job."""
@@ -451,23 +540,24 @@ class LocalPoolEvaluator(SlotEvaluator):
         if not slot.ready:
             if slot.job is not None:
                 if slot.job.individual_id in self._attempts:
-                    slot.retry = slot.job
+                    self._pin(slot, slot.job)
                 else:
                     self._pending.appendleft(slot.job)
-                slot.job = None
+                self._hold(slot, None)
             slot.startup_failures += 1
             if slot.startup_failures >= MAX_STARTUP_FAILURES:
                 raise WorkerStartupError(
                     f"{slot.name} died {slot.startup_failures} times before it was ready "
                     f"(last: {reason}); check that the task can be built in a fresh process")
         elif slot.job is not None:
-            job, slot.job = slot.job, None
+            job = slot.job
+            self._hold(slot, None)
             crashes, spent = self._attempts.pop(job.individual_id, (0, 0.0))
             crashes += 1
             spent += time.monotonic() - (slot.started_at or slot.dispatched_at)
             if crashes < self.max_crashes:
                 self._attempts[job.individual_id] = (crashes, spent)
-                slot.retry = job
+                self._pin(slot, job)
             else:
                 error = f"quarantined after {crashes} crash{'es' if crashes > 1 else ''}: {reason}"
                 if self._memory is not None:
@@ -477,7 +567,6 @@ class LocalPoolEvaluator(SlotEvaluator):
             _stop_process(slot.process, 0.0)
         slot.conn.close()
         self._start(slot)
-
 
     def _retire(self, slot: _Slot) -> None:
         """Tell ``slot``'s idle worker to stop and start a fresh one; reaped later."""
@@ -509,6 +598,14 @@ def _genome_json(job: EvalJob) -> str | None:
         return None
     text = cache.get("_json")
     return text if isinstance(text, str) else None
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of ``fd`` would not block (data or end of file waiting); with
+    :func:`select.poll`, which takes any descriptor number (``select`` stops at 1024)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _setup_failure(slot: _Slot, type_name: str, message: str) -> Exception:

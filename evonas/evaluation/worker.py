@@ -8,8 +8,8 @@ the first evaluation.
 
 The worker talks to the parent over its own duplex pipe, in JSON records sent with
 ``send_bytes`` (no pickle: one C-speed encode and decode per message). It receives
-``[individual_id, seed, genome]``, or ``[..., plan]`` (:func:`encode_job`; ``null``, :data:`STOP`, means stop) and
-sends one of:
+``[individual_id, seed, genome]``, or ``[individual_id, seed, genome, plan]`` (:func:`encode_job`;
+``null``, :data:`STOP`, means stop) and sends one of:
 
 * ``["ready", null]``: the task is built; ``["ready", [exception type name, message]]``: it
   could not be built (the parent raises; jobs sent anyway fail with that reason);
@@ -20,6 +20,10 @@ ready worker starts as soon as it arrives (the parent starts its timeout clock t
 handed to a worker still building its task starts when ``ready`` is sent.
 
 Sends are synchronous (no feeder thread), so a message sent before the process dies is delivered.
+Both sides read their pipe with :class:`FrameReader` where the platform has :func:`select.poll`
+(POSIX): one ``os.read`` takes every message waiting (the framing of ``send_bytes``: a 4-byte
+big-endian length, or ``-1`` and an 8-byte one), instead of two reads and a buffer object per
+message as ``recv_bytes`` does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
+import struct
 import sys
 import threading
 import time
@@ -39,6 +45,56 @@ PARENT_CHECK_SECONDS = 1.0
 STOP = b"null"
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+#: Bytes one ``os.read`` of a pipe asks for (a Linux pipe or socket buffer holds about this much).
+READ_CHUNK = 1 << 16
+#: Whether :class:`FrameReader` can read pipes here (POSIX file descriptors; not Windows).
+DIRECT_READS = hasattr(select, "poll")
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")
+
+
+class FrameReader:
+    """Splits the bytes read from a :mod:`multiprocess` pipe into its messages.
+
+    ``send_bytes`` frames a message as a 4-byte big-endian signed length (``-1`` for a long
+    one, followed by an 8-byte unsigned length) and the payload. Feed whatever ``os.read``
+    returned; get back every message now complete (a partial one waits for the next feed).
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Append ``chunk``; return the complete messages, oldest first."""
+        buffer = self._buffer
+        if not buffer and len(chunk) >= 4:  # the usual case: whole messages in one read
+            (size,) = _LENGTH.unpack_from(chunk)
+            if size >= 0 and len(chunk) == size + 4:
+                return [chunk[4:]]
+        buffer += chunk
+        out = []
+        pos, end = 0, len(buffer)
+        while end - pos >= 4:
+            (size,) = _LENGTH.unpack_from(buffer, pos)
+            start = pos + 4
+            if size == -1:
+                if end - start < 8:
+                    break
+                (size,) = _LONG_LENGTH.unpack_from(buffer, start)
+                start += 8
+            if end - start < size:
+                break
+            out.append(bytes(buffer[start:start + size]))
+            pos = start + size
+        del buffer[:pos]
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a message not yet complete."""
+        return len(self._buffer)
 
 
 def encode_job(individual_id: int, seed: int, genome: Any, genome_json: str | None = None,
@@ -62,9 +118,28 @@ def encode_message(message: list[Any]) -> bytes:
     return _encode(message).encode()
 
 
+_decode = json.JSONDecoder().decode
+
+
 def decode_message(data: bytes) -> Any:
     """Either side's message, decoded (``None`` for :data:`STOP`)."""
-    return json.loads(data)
+    return _decode(data.decode())
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` framed as ``send_bytes`` frames it (its length first), for :func:`send_all`."""
+    size = len(payload)
+    if size > 0x7FFFFFFF:
+        return _LENGTH.pack(-1) + _LONG_LENGTH.pack(size) + payload
+    return _LENGTH.pack(size) + payload
+
+
+def send_all(fd: int, payload: bytes) -> None:
+    """Write ``payload`` as one message to the pipe ``fd`` (what ``conn.send_bytes`` does, in
+    one ``os.write`` for a message that fits the pipe's buffer). Raises OSError as it would."""
+    data = memoryview(frame(payload))
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def worker_main(spec: dict[str, Any], conn: Any) -> None:
@@ -93,10 +168,16 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
     from evonas.evaluation.base import EvalJob, EvalResult
     from evonas.evaluation.execute import run_job
 
-    recv, send = conn.recv_bytes, conn.send_bytes
+    if DIRECT_READS:
+        fd = conn.fileno()
+
+        def send(data: bytes) -> None:
+            send_all(fd, data)
+    else:
+        send = conn.send_bytes
     try:
-        while True:
-            message = decode_message(recv())
+        for data in _incoming(conn):
+            message = decode_message(data)
             if message is None:
                 break
             individual_id, seed, genome, *plan = message
@@ -116,6 +197,20 @@ def worker_main(spec: dict[str, Any], conn: Any) -> None:
             send(data)
     except (EOFError, OSError):  # the parent is gone: nobody is left to report to
         pass
+
+
+def _incoming(conn: Any) -> Any:
+    """Yield the messages arriving on ``conn``, blocking for each (EOFError: the parent is
+    gone). With :data:`DIRECT_READS`, one ``os.read`` takes every message already waiting."""
+    if not DIRECT_READS:
+        while True:
+            yield conn.recv_bytes()
+    fd, reader, read = conn.fileno(), FrameReader(), os.read
+    while True:
+        chunk = read(fd, READ_CHUNK)
+        if not chunk:
+            raise EOFError
+        yield from reader.feed(chunk)
 
 
 def _set_up(spec: dict[str, Any]) -> tuple[Any, Any]:

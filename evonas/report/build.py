@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from evonas.analysis import lineage
+from evonas.fidelity.ladder import RUNG_EVENT
 from evonas.objectives import Objective, objectives_from_config, pareto_mask
 from evonas.report import figures
 from evonas.report import html as h
@@ -128,6 +129,50 @@ def _trained_section(models: list[TrainedModel]) -> str:
                     "weights"], rows, "trained-table", numeric=(2, 3, 4, 5))
 
 
+def _fidelity_section(journal: Journal, config: dict[str, Any], best_id: int | None) -> str:
+    """Each rung of the ladder: results there, how many were promoted, their fitness; and the
+    best individual's climb."""
+    events = [(ind_id, data) for _, _, ind_id, data in journal.events(RUNG_EVENT)
+              if isinstance(data, dict)]
+    by_rung: dict[int, list[dict[str, Any]]] = {}
+    for _, data in events:
+        if type(data.get("rung")) is int:
+            by_rung.setdefault(data["rung"], []).append(data)
+    rows = []
+    for rung in sorted(by_rung):
+        steps = by_rung[rung]
+        fitness = [d["fitness"] for d in steps if isinstance(d.get("fitness"), int | float)]
+        promoted = sum(1 for d in steps if d.get("promoted") is True)
+        rows.append([rung, steps[0].get("epochs"), len(steps), promoted,
+                     _fmt(promoted / len(steps), ".1%"),
+                     _fmt(sum(fitness) / len(fitness) if fitness else None),
+                     _fmt(max(fitness) if fitness else None),
+                     _fmt(sum(float(d.get("seconds") or 0) for d in steps), ".1f")])
+    section = _section(config, "fidelity")
+    body = h.note(f"Scheduler {section.get('scheduler')}: every individual starts at its "
+                  "first rung; a promotion continues training from the rung below.")
+    body += h.table(["rung", "epochs", "results", "promoted", "share", "mean fitness",
+                     "best fitness", "device-seconds"], rows, "fidelity-table",
+                    numeric=range(0, 8))
+    climb = [d for ind_id, d in events if ind_id == best_id]
+    if climb:
+        body += h.table(["rung", "epochs", "fitness", "seconds", "promoted"],
+                        [[d.get("rung"), d.get("epochs"), _fmt(d.get("fitness")),
+                          _fmt(d.get("seconds"), ".1f"), "yes" if d.get("promoted") else "no"]
+                         for d in climb], "best-ladder", numeric=(0, 1, 2, 3))
+        body += h.note(f"The climb of the best individual, #{best_id}.")
+    return body
+
+
+def _kept_section(run: Run) -> str:
+    """The weights ``campaign.keep_weights`` keeps, best first."""
+    kept = sorted(run.kept_weights().values(), key=lambda w: (-w.fitness, w.individual_id))
+    rows = [[f"#{w.individual_id}", _fmt(w.fitness),
+             w.path.name if w.intact() else f"{w.path.name} (missing or damaged)"]
+            for w in kept]
+    return h.table(["individual", "fitness", "weights"], rows, "kept-table", numeric=(1,))
+
+
 def _metric(metrics: dict[str, Any], key: str, spec: str = ".4f") -> str:
     """A journaled metric for a table cell: an integer as is, a float with ``spec``, else -."""
     value = metrics.get(key)
@@ -227,6 +272,11 @@ def build_report(run: Run, objectives: list[Objective] | None = None, windows: i
                                       _search_section(run, search["ops"])))
         sections.append(h.section("best-genome", "Best genome", best_body))
         sections.append(h.section("ancestry", "Ancestry of the best", ancestry_body))
+        if journal.events(RUNG_EVENT):
+            sections.append(h.section("fidelity", "Fidelity ladder", _fidelity_section(
+                journal, config, best_rows[0].individual_id if best_rows else None)))
+        if run.kept_weights():
+            sections.append(h.section("kept", "Kept weights", _kept_section(run)))
         trained = latest_models(run.path)
         if trained:
             sections.append(h.section("trained", "Trained models", _trained_section(trained)))

@@ -44,6 +44,8 @@ register_strategy("neat", "evonas.strategies.neat:NEAT")
 register_strategy("darts", "evonas.strategies.darts:DARTS")
 register_strategy("bananas", "evonas.strategies.bananas:BANANAS")
 register_strategy("local_search", "evonas.strategies.local_search:LocalSearch")
+register_strategy("spos", "evonas.strategies.spos:SPOS")
+register_strategy("enas", "evonas.strategies.enas:ENAS")
 _CLASS_NAMES = {path.split(":")[1]: name for name, path in STRATEGIES.items()}
 
 

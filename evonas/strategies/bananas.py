@@ -320,6 +320,7 @@ class BANANAS(Strategy):
     """
 
     name = "bananas"
+    prescreen_refusal = "counts screened-out candidates in its initial design"
     options: ClassVar[OptionSchema] = OptionSchema(
         Option("initial", 10, "random genomes before the predictor is used", low=1,
                high=1_000_000),

@@ -15,6 +15,12 @@ The campaign drives it:
 4. ``bind_task(task_config)`` comes first, once: a strategy that trains on the task's data (DARTS)
    builds it there. The time such a strategy spends proposing a candidate goes in its operator
    record as ``search_seconds`` and counts as device time (:func:`search_seconds`).
+5. ``discard(candidates)``: candidates it asked for that will never be evaluated nor told (a
+   pre-screen, :mod:`evonas.strategies.prescreen`, asks for more than it keeps). A strategy that
+   keeps state per candidate handed out (pending samples, a generation waiting to be told) drops
+   it there, so that it neither leaks nor waits for them; by default there is nothing to do.
+   Discards happen inside an ask of the wrapper, never between a tell and the next ask, so the
+   state a snapshot captures never holds a discarded candidate.
 
 Randomness comes only from the ``numpy.random.Generator`` the strategy is built with.
 """
@@ -153,6 +159,12 @@ class Strategy(abc.ABC):
     #: The options ``strategy:`` may set (the constructor's keyword arguments), with defaults,
     #: ranges and docs; the config layer validates a config's ``strategy:`` mapping with it.
     options: ClassVar[OptionSchema] = OptionSchema()
+    #: Why the ``prescreen:`` wrapper cannot screen this strategy's candidates (it would lose
+    #: or wait for a candidate it handed out that never comes back); empty: it can.
+    prescreen_refusal: ClassVar[str] = ""
+    #: Why the ``warm_start:`` wrapper cannot replace this strategy's random genomes; empty: it
+    #: can.
+    warm_start_refusal: ClassVar[str] = ""
 
     @classmethod
     def label(cls, options: dict[str, Any]) -> str:
@@ -182,6 +194,21 @@ class Strategy(abc.ABC):
     def done(self) -> bool:
         """True when the strategy will propose nothing more."""
         return False
+
+    def discard(self, candidates: list[Candidate]) -> None:
+        """Forget candidates returned by :meth:`ask` that will never be evaluated or told.
+
+        Called by a wrapper that screens what this strategy proposes (the pre-screen of
+        :mod:`evonas.strategies.prescreen`) with the candidates it screened out, exactly as
+        :meth:`ask` returned them, before it asks again. A strategy whose state counts or holds
+        the candidates it handed out (a generation it waits for, pending samples of a policy)
+        undoes that here; the default does nothing, which is right for a strategy that learns
+        only from what it is told.
+
+        Args:
+            candidates: the screened-out candidates, each returned by an earlier ``ask``.
+        """
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-safe state, RNG included. Subclasses extend it."""

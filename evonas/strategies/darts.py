@@ -139,6 +139,9 @@ class DARTS(Strategy):
     """
 
     name = "darts"
+    prescreen_refusal = ("proposes one derived cell per supernet epoch (there is nothing to "
+                         "choose among)")
+    warm_start_refusal = "proposes no random genomes to warm-start"
     options: ClassVar[OptionSchema] = OptionSchema(
         Option("epochs", 20, "supernet training epochs", low=1, high=100_000),
         Option("order", 1, "1: first-order DARTS; 2: second order (unrolled)"),

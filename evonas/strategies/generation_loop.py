@@ -6,12 +6,26 @@ and breeds the next. Subclasses say how to breed, how to wrap a told result as a
 to close a generation; this class keeps the queue and the counters and their resumable state.
 
 Told asynchronously (:attr:`Strategy.asynchronous`), a generational strategy never idles the
-workers at a generation's end: when its queue runs dry and fewer than a generation's worth of
-candidates are out, it breeds another batch from the parents it has (the last closed generation),
-and a generation closes as soon as
+workers at a generation's end: whenever its queue runs dry it breeds another batch from the
+parents it has (the last closed generation), so every free worker gets a candidate at once, and
+a generation closes as soon as
 :meth:`~GenerationalStrategy.generation_size` results have been told, in the order they arrived
 (later results count towards the next one). Generations overlap by what is in flight, as in
-asynchronous evolution strategies; told in birth order, they are the textbook ones.
+asynchronous evolution strategies: with more workers than a generation holds (64 workers,
+``offspring: 20``), several batches bred from the same parents are out at once (a generation
+size of at least the worker count keeps that to about one); told in birth order, they are the
+textbook ones.
+
+Told asynchronously, a strategy that can breed a single candidate again (:meth:`_rebreed`:
+(mu + lambda) and NSGA-II mutate the child once more, generation 0 draws another random genome)
+also keeps its proposals new: a bred candidate whose genome (canonical hash) the strategy has
+handed out before, or that repeats one of its own batch, is bred again, up to
+:data:`DUPLICATE_RETRIES` times (the latest :data:`SEEN_LIMIT` genomes are remembered). On a
+small space (the NB201 table) a converged population
+otherwise keeps re-proposing cells the campaign already has, each a cached copy that costs an
+individual and no evaluation, until ``budget.max_individuals`` stops the run. The hashes handed
+out are part of the resumable state (their first 16 hex digits). Told in birth order, nothing
+is bred again (the textbook algorithm, bit-identical reruns).
 """
 
 from __future__ import annotations
@@ -24,6 +38,17 @@ import numpy as np
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.deap_bridge import Member
 from genomes import SearchSpace
+
+#: Told asynchronously: how many times a bred candidate whose genome was handed out before is
+#: bred again (:meth:`GenerationalStrategy._rebreed`) before it is kept as it is.
+DUPLICATE_RETRIES = 8
+#: Hex digits of a canonical hash kept to remember a genome as handed out (64 bits: with
+#: millions of genomes a collision, which only skips one retry, stays improbable).
+SEEN_HASH_DIGITS = 16
+#: How many of the latest bred genomes are remembered (the oldest are forgotten first): a
+#: converged population re-proposes recent cells, and the resumable state stays small however
+#: long the campaign runs.
+SEEN_LIMIT = 4096
 
 
 class GenerationalStrategy(Strategy):
@@ -43,6 +68,38 @@ class GenerationalStrategy(Strategy):
         self._told: list[Any] = []
         self._queue: list[Candidate] = []
         self._waiting = 0
+        # told asynchronously: hash prefixes of the latest SEEN_LIMIT genomes bred, oldest first
+        self._seen: dict[str, None] = {}
+
+    def _rebreed(self, candidate: Candidate) -> Candidate | None:
+        """Another candidate in place of ``candidate``, whose genome was handed out before (told
+        asynchronously; see the module docstring), or None to keep it (the default)."""
+        return None
+
+    def _bred(self) -> list[Candidate]:
+        """:meth:`_breed`, then, told asynchronously, each candidate that repeats a genome handed
+        out before bred again (up to :data:`DUPLICATE_RETRIES` times)."""
+        candidates = self._breed()
+        if not self.asynchronous or type(self)._rebreed is GenerationalStrategy._rebreed:
+            return candidates
+        seen = self._seen
+        out = []
+        for candidate in candidates:
+            key = candidate.genome.canonical_hash()[:SEEN_HASH_DIGITS]
+            for _ in range(DUPLICATE_RETRIES):
+                if key not in seen:
+                    break
+                again = self._rebreed(candidate)
+                if again is None:
+                    break
+                candidate = again
+                key = candidate.genome.canonical_hash()[:SEEN_HASH_DIGITS]
+            seen.pop(key, None)
+            seen[key] = None
+            if len(seen) > SEEN_LIMIT:
+                del seen[next(iter(seen))]
+            out.append(candidate)
+        return out
 
     @abc.abstractmethod
     def _breed(self) -> list[Candidate]:
@@ -72,14 +129,27 @@ class GenerationalStrategy(Strategy):
         return self.generations is not None and self.generation >= self.generations
 
     def ask(self, n: int) -> list[Candidate]:
-        # Told asynchronously, breed ahead while fewer than a generation's worth are out (more
-        # workers than that would otherwise draw the whole budget from the parents at hand).
-        ahead = self.asynchronous and self._waiting < self.generation_size()
-        if not self._queue and (self._waiting == 0 or ahead) and not self.done:
-            self._queue = self._breed()
+        # Told asynchronously, breed another batch whenever the queue is dry: a free worker
+        # never waits for a generation to close.
+        if not self._queue and (self._waiting == 0 or self.asynchronous) and not self.done:
+            self._queue = self._bred()
         taken, self._queue = self._queue[:n], self._queue[n:]
         self._waiting += len(taken)
         return taken
+
+    def _replace_discarded(self, candidates: list[Candidate]) -> None:
+        """Forget screened-out candidates and queue as many new ones of the same generation
+        (bred by :meth:`_breed` again, its first ones taken), so that the generation still
+        closes with :meth:`generation_size` told members. For subclasses whose ``_breed`` has no
+        effect but on the generator (their ``discard`` calls this)."""
+        self._waiting = max(0, self._waiting - len(candidates))
+        needed = len(candidates)
+        while needed > 0 and not self.done:
+            bred = self._breed()[:needed]
+            if not bred:
+                break
+            self._queue.extend(bred)
+            needed -= len(bred)
 
     def tell(self, results: list[Evaluated]) -> None:
         self._told.extend(self._member(r) for r in results)
@@ -101,6 +171,8 @@ class GenerationalStrategy(Strategy):
         state = super().state_dict()
         state.update(generation=self.generation, told=[m.to_dict() for m in self._told],
                      queue=[c.to_dict() for c in self._queue], waiting=self._waiting)
+        if self._seen:
+            state["seen"] = list(self._seen)
         for name in self.member_lists:
             state[name] = [m.to_dict() for m in getattr(self, name)]
         return state
@@ -111,5 +183,6 @@ class GenerationalStrategy(Strategy):
         self._told = [self._member_from_dict(m) for m in state["told"]]
         self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
+        self._seen = dict.fromkeys(state.get("seen", ()))
         for name in self.member_lists:
             setattr(self, name, [self._member_from_dict(m) for m in state[name]])

@@ -1,28 +1,36 @@
 """Local search, White et al. 2020, "Local Search is State of the Art for Neural Architecture
 Search Benchmarks".
 
-Hill climbing by whole neighbourhoods:
+Hill climbing with random restarts, as the authors' code (``naszilla``'s ``local_search``):
 
 1. The first ``initial`` candidates are random genomes (``space.sample``); the best of them is the
    first *current* genome.
-2. Every neighbour of the current genome (every genome one step away, :func:`neighbours`) is
-   evaluated; a neighbour evaluated before (the same canonical hash) is not asked again, its
-   result is reused.
-3. Once the whole neighbourhood is told, the search moves to the best neighbour if it is better
-   than the current genome (ties: the first in neighbourhood order), else the current genome is a
-   local optimum and the search restarts: the best evaluated random genome not used as a start
-   yet becomes current (one left over from the initial design, or an idle worker's filler), or,
-   when there is none, a new random genome is asked and becomes current once told.
+2. The neighbours of the current genome (every genome one step away, :func:`neighbours`) are
+   evaluated, in random order (``shuffle``, as the reference code's shuffled neighbourhoods; else
+   in the neighbourhood's own order); a neighbour evaluated before (the same canonical hash) is
+   not asked again, its result is reused.
+3. ``improvement: first`` (the default, the reference code's default ``query_full_nbhd=False``):
+   as soon as a neighbour told beats the current genome, the search moves to it (the first such
+   in hand-out order) and the rest of the old neighbourhood is not asked. ``improvement: best``
+   (the paper's Algorithm 1, ``query_full_nbhd=True``): once the whole neighbourhood is told, the
+   search moves to the best neighbour if it beats the current genome (ties: the first in
+   hand-out order).
+4. When no neighbour beats the current genome it is a local optimum and the search restarts: the
+   best evaluated random genome not used as a start yet becomes current (one left over from the
+   initial design, or an idle worker's filler), or, when there is none, a new random genome is
+   asked and becomes current once told.
 
 Neighbourhoods (:func:`neighbours`): a space with a ``neighbours(genome)`` method enumerates its
 own; for the DAG spaces every edge's op changes to each other op of the space (for NB201: 6 edges
 x 4 other ops = 24 neighbours), skipping changes the space refuses.
 
 Asynchronous (``campaign.order: async``): neighbours are handed out as asked, whatever is still in
-flight; the move is decided when the last one is told. A worker that asks while nothing is left to
-hand out (the end of a neighbourhood, a restart genome in flight) gets a random *filler*, whose
-result joins the restart pool above; in birth order the strategy proposes nothing then (something
-is always in flight, so the campaign waits).
+flight; a best-improvement move is decided when the last one is told, a first-improvement move as
+soon as an improving one is (neighbours of the old genome still in flight are recorded when told
+and reused if a later neighbourhood holds them). A worker that asks while nothing is left to hand
+out (the end of a neighbourhood, a restart genome in flight) gets a random *filler*, whose result
+joins the restart pool above; in birth order the strategy proposes nothing then (something is
+always in flight, so the campaign waits).
 
 The state is JSON: the RNG, every result told (canonical hash, id, fitness), what is in flight,
 the current genome, its neighbourhood and the queue of neighbours not handed out yet.
@@ -107,18 +115,31 @@ def _score(fitness: float | None) -> float:
 
 
 class LocalSearch(Strategy):
-    """Best-improvement local search with random restarts (module docstring).
+    """First- or best-improvement local search with random restarts (module docstring).
 
     Args:
         space: the search space (one with a neighbourhood, :func:`neighbours`).
         rng: the strategy's random generator.
         initial: random genomes evaluated first; the best is the first start.
+        shuffle: hand out each neighbourhood in random order.
+        improvement: ``first`` (move to the first neighbour that improves) or ``best`` (evaluate
+            the whole neighbourhood, move to its best).
+
+    Raises:
+        ConfigError: for an unknown ``improvement``.
     """
 
     name = "local_search"
+    prescreen_refusal = "waits for every neighbour it hands out"
+    warm_start_refusal = "follows its candidates by genome (a replaced random genome would be lost)"
     options: ClassVar[OptionSchema] = OptionSchema(
         Option("initial", 10, "random genomes evaluated first; the best of them is the first "
                "start", low=1, high=1_000_000),
+        Option("shuffle", True, "hand out each neighbourhood in random order (else in the "
+               "neighbourhood's own order)"),
+        Option("improvement", "first", "best: evaluate the whole neighbourhood, move to its best; "
+               "first: move to the first neighbour told that beats the current genome",
+               choices=("best", "first")),
     )
 
     @classmethod
@@ -131,9 +152,14 @@ class LocalSearch(Strategy):
                               f"neighbourhood (nb201, free), not {space.name!r}")
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, *,
-                 initial: int = 10) -> None:
+                 initial: int = 10, shuffle: bool = True, improvement: str = "first") -> None:
         super().__init__(space, rng)
+        if improvement not in ("best", "first"):
+            raise ConfigError(f"strategy.improvement: must be best or first, got "
+                              f"{improvement!r}")
         self.initial = initial
+        self.shuffle = shuffle
+        self.improvement = improvement
         self.asked = 0
         self.results: dict[str, tuple[int, float | None]] = {}  # hash -> (id, fitness), told
         self.in_flight: dict[str, str] = {}  # hash -> role: init, filler, start, neighbour
@@ -221,6 +247,16 @@ class LocalSearch(Strategy):
                     continue
                 self.start = genome
                 return
+            if self.improvement == "first":
+                better = next((i for i, (key, _, _) in enumerate(self.hood)
+                               if key in self.results
+                               and _score(self.results[key][1]) > _score(self.current[2])),
+                              None)
+                if better is not None:
+                    key, genome, _ = self.hood[better]
+                    self.moves += 1
+                    self._move_to((genome, *self.results[key]))
+                    continue
             waiting = [key for key, _, _ in self.hood if key not in self.results]
             if waiting:
                 return
@@ -248,6 +284,8 @@ class LocalSearch(Strategy):
             if key not in seen:
                 seen.add(key)
                 self.hood.append((key, genome, record))
+        if self.shuffle:
+            self.hood = [self.hood[i] for i in self.rng.permutation(len(self.hood))]
         self.queue = [i for i, (key, _, _) in enumerate(self.hood)
                       if key not in self.results and key not in self.in_flight]
 

@@ -10,6 +10,13 @@ Each generation:
 3. When the whole generation has been told, the next population is ``select(population +
    offspring, mu)`` with :func:`deap.tools.selBest` or :func:`deap.tools.selTournament`, as in
    :func:`deap.algorithms.eaMuPlusLambda`.
+
+Told asynchronously, a child whose genome the strategy has handed out before is mutated once
+more (generation 0: another random genome is drawn), up to
+:data:`~evonas.strategies.generation_loop.DUPLICATE_RETRIES` times, so a converged population
+keeps proposing cells the campaign has not evaluated yet (see
+:mod:`evonas.strategies.generation_loop`). Copies (``{"op": "reproduce"}``, when
+``crossover_prob + mutation_prob < 1``) are kept as they are.
 """
 
 from __future__ import annotations
@@ -125,8 +132,24 @@ class GenerationalEvolution(GenerationalStrategy):
                                      self.generation))
         return out
 
+    def _rebreed(self, candidate: Candidate) -> Candidate | None:
+        if candidate.operator.get("op") == "reproduce":
+            return None  # a copy is what varOr's reproduction branch asks for
+        space = dag_space(self.space)
+        if self.generation == 0:
+            return Candidate(random_genome(space, self.rng), generation=0)
+        genome, record = mutate(dag_genome(candidate.genome, self.name), self.rng, space,
+                                self.mutation_weights)
+        return Candidate(genome, candidate.parents, {**candidate.operator, "mutation": record},
+                         candidate.generation)
+
     def generation_size(self) -> int:
         return self.mu if self.generation == 0 else self.lambda_
+
+    def discard(self, candidates: list[Candidate]) -> None:
+        """Replace screened-out candidates by new ones of their generation (random genomes in
+        generation 0, children bred by ``varOr`` later), so each generation is still whole."""
+        self._replace_discarded(candidates)
 
     def _close_generation(self) -> None:
         if self.generation == 0:

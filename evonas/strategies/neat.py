@@ -130,6 +130,8 @@ class NEAT(GenerationalStrategy):
     """
 
     name = "neat"
+    prescreen_refusal = "waits for a whole generation of the candidates it hands out"
+    warm_start_refusal = "breeds CPPN genomes from its own minimal random ones"
     member_lists = ("members",)
     options: ClassVar[OptionSchema] = OptionSchema(
         shared.population(150, "genomes per generation"),

@@ -24,6 +24,11 @@ Each generation:
    ``selNSGA2(population + offspring, population)``: the best fronts, the last one cut by crowding
    distance.
 
+Told asynchronously, a child whose genome the strategy has handed out before (a copy included)
+is mutated once more (generation 0: another random genome is drawn), up to
+:data:`~evonas.strategies.generation_loop.DUPLICATE_RETRIES` times (see
+:mod:`evonas.strategies.generation_loop`).
+
 Failed evaluations (and results with a non-finite objective) rank below every success: they are
 kept out of the non-dominated sort and only fill the population when there are too few successes.
 Objectives, their parsing and dominance live in :mod:`evonas.objectives`; the Pareto front of a
@@ -272,8 +277,21 @@ class NSGA2(GenerationalStrategy):
             record = {**child.operator, "mutation": record}
         return Candidate(genome, child.parents, record)
 
+    def _rebreed(self, candidate: Candidate) -> Candidate | None:
+        if self.generation == 0:
+            return Candidate(random_genome(dag_space(self.space), self.rng), generation=0)
+        child = self._mutate(candidate)
+        child.generation = candidate.generation
+        return child
+
     def generation_size(self) -> int:
         return self.mu
+
+    def discard(self, candidates: list[Candidate]) -> None:
+        """Replace screened-out candidates by new ones of their generation (random genomes in
+        generation 0, children of a new round of tournaments later), so each generation is still
+        whole."""
+        self._replace_discarded(candidates)
 
     def _close_generation(self) -> None:
         self.population = rank_population(self.population + self._told, self.mu)

@@ -99,6 +99,11 @@ class RegularizedEvolution(Strategy):
             self.asked += 1
         return out
 
+    def discard(self, candidates: list[Candidate]) -> None:
+        """Screened-out candidates give their places back: the first ``population`` genomes
+        *kept* are the random ones, so a pre-screen draws a random population of full size."""
+        self.asked = max(0, self.asked - len(candidates))
+
     def tell(self, results: list[Evaluated]) -> None:
         for r in results:
             member = Member(r.genome, r.id)

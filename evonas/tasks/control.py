@@ -82,6 +82,11 @@ class XORTask(Task[CPPNGenome]):
     def __init__(self, target: float | None = 3.9) -> None:
         self.target = target
 
+    def warm_up(self, device: str = "cpu") -> None:
+        """Import the CPPN evaluator (and with ``evonas.compiler``, torch) before the worker
+        reports ready, not during its first evaluation."""
+        from evonas.compiler.cppn_python import evaluate_rows  # noqa: F401
+
     def evaluate(self, genome: CPPNGenome, seed: int, device: str = "cpu") -> dict[str, float]:
         """Score one genome, interpreting the CPPN over floats."""
         # Local: cppn_python is pure Python, but evonas.compiler's __init__ imports torch.

@@ -13,6 +13,7 @@ costs one or two forward and backward passes. Config::
       fitness: naswot                 # one of the proxies, or params / flops
       batch_size: 64                  # images in the batch (at least 2)
       batch_seed: 0                   # which images: a stratified draw, the same every time
+      train: false                    # true: also train with the inner task's recipe
 
 Metrics: every listed proxy, ``params``, ``flops`` (NAS-Bench-201's convention, see
 :func:`evonas.proxies.count_flops`), ``proxy_seconds`` and ``fitness`` (a copy of the ``fitness``
@@ -28,14 +29,16 @@ architecture and the seed's initialisation, not from the data.
 How proxies serve a search:
 
 * **As objectives.** Every proxy is a metric, so NSGA-II can trade them off, e.g.
-  ``objectives: [{metric: naswot, goal: max}, {metric: flops, goal: min}]``.
-* **As a pre-screen.** Run a proxy campaign (thousands of evaluations cost minutes), then train
-  only what it ranks best: ``evonas train RUN --top K --task real.yaml`` retrains the K best
-  genomes with the real task's recipe.
-* **Warm-starting a population** needs the strategy to accept initial genomes, which no strategy
-  does yet (that belongs to the strategy and campaign layers, not to a task). Until one does, the
-  pre-screen above is the two-stage route: a proxy campaign chooses the candidates, the real
-  recipe judges them.
+  ``objectives: [{metric: naswot, goal: max}, {metric: flops, goal: min}]``. With
+  ``train: true`` the network is then trained by the inner task's recipe from the same seed (the
+  proxies describe the weights training starts from) and its metrics, ``fitness`` included, are
+  the inner task's: ``objectives: [{metric: fitness, goal: max}, {metric: synflow, goal:
+  max}]`` trades trained accuracy against a proxy.
+* **As a pre-screen and a warm start** of any campaign: the ``prescreen:`` and ``warm_start:``
+  sections (:mod:`evonas.strategies.prescreen`) score what the strategy proposes and train only
+  the best.
+* **As a two-stage search**: run a proxy campaign (thousands of evaluations cost minutes), then
+  ``evonas train RUN --top K --task real.yaml`` retrains the K best genomes with the real recipe.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ PROXY_DEFAULTS: dict[str, Any] = {
     "fitness": "naswot",
     "batch_size": 64,
     "batch_seed": 0,
+    "train": False,
 }
 
 _BATCH_SALT = zlib.crc32(b"proxy-batch")
@@ -85,6 +89,8 @@ class ProxyTask(Task["DAGGenome"]):
         fitness: the proxy (or ``params`` / ``flops``) that ``fitness`` copies.
         batch_size: images in the batch (at least 2, at most the distinct training images).
         batch_seed: seeds which images form the batch.
+        train: also train the network with ``inner``'s recipe; its metrics (and fitness) are
+            then the inner task's, with the proxies beside them.
 
     Raises:
         TaskError: naming ``task.proxies``, ``task.fitness`` or ``task.batch_size``.
@@ -95,9 +101,10 @@ class ProxyTask(Task["DAGGenome"]):
     num_classes: int
 
     def __init__(self, inner: ClassificationTask, proxies: list[str], fitness: str = "naswot",
-                 batch_size: int = 64, batch_seed: int = 0) -> None:
+                 batch_size: int = 64, batch_seed: int = 0, train: bool = False) -> None:
         self.proxies = check_proxies(proxies)
-        require(fitness in (*self.proxies, *COST_NAMES), "fitness",
+        self.train = train
+        require(train or fitness in (*self.proxies, *COST_NAMES), "fitness",
                 f"must be one of the listed proxies {self.proxies} or {list(COST_NAMES)}, got "
                 f"{fitness!r}{suggest(str(fitness), METRIC_NAMES)}")
         splits = inner.splits
@@ -109,7 +116,7 @@ class ProxyTask(Task["DAGGenome"]):
                                               [batch_seed, _BATCH_SALT])]
         self.inner = inner
         self.space = inner.space
-        self.fitness_metric = fitness
+        self.fitness_metric = inner.fitness_metric if train else fitness
         self.input_shape = inner.input_shape
         self.num_classes = inner.num_classes
         self.batch_size = batch_size
@@ -124,8 +131,21 @@ class ProxyTask(Task["DAGGenome"]):
 
         self._batch(device)
 
-    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu") -> dict[str, float]:
-        """Compile ``genome`` with weights from ``seed`` and compute the proxies on the batch.
+    @property
+    def accepts_plan(self) -> bool:
+        """A training proxy task keeps, continues and inherits weights as its inner task does."""
+        return self.train
+
+    @property
+    def scales_batch(self) -> bool:
+        """A training proxy task halves its inner task's batch on out-of-memory retries."""
+        return self.train
+
+    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu", *,
+                 batch_scale: float = 1.0, plan: Any = None) -> dict[str, float]:
+        """Compile ``genome`` with weights from ``seed`` and compute the proxies on the batch;
+        with ``train``, then train it with the inner task (``batch_scale`` and ``plan`` go to
+        it) and return its metrics with the proxies.
 
         Raises:
             EvaluationFailure: when the fitness proxy is not a finite number.
@@ -144,11 +164,15 @@ class ProxyTask(Task["DAGGenome"]):
         x, y = self._batch(device)
         start = time.perf_counter()
         values = compute_proxies(model, x, y, [*self.proxies, *COST_NAMES])
+        metrics = {name: value for name, value in values.items() if math.isfinite(value)}
+        metrics["proxy_seconds"] = round(time.perf_counter() - start, 4)
+        if self.train:
+            del model  # the inner task compiles the same network from the same seed
+            return {**metrics, **self.inner.evaluate(genome, seed, device,
+                                                     batch_scale=batch_scale, plan=plan)}
         fitness = values[self.fitness_metric]
         if not math.isfinite(fitness):
             raise EvaluationFailure(f"proxy {self.fitness_metric} is not finite ({fitness})")
-        metrics = {name: value for name, value in values.items() if math.isfinite(value)}
-        metrics["proxy_seconds"] = round(time.perf_counter() - start, 4)
         metrics["fitness"] = fitness
         return metrics
 
@@ -191,5 +215,7 @@ def make_proxy_task(task_config: dict[str, Any], space: SearchSpace) -> ProxyTas
     if not isinstance(inner, ClassificationTask):
         raise TaskError(f"task.inner.name: the proxy task needs a dataset task (digits, idx, "
                         f"npz, image_folder, cifar...), got {inner.name!r}")
+    require(isinstance(options["train"], bool), "train",
+            f"must be true or false, got {options['train']!r}")
     return ProxyTask(inner, proxies, options["fitness"], options["batch_size"],
-                     options["batch_seed"])
+                     options["batch_seed"], options["train"])

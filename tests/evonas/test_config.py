@@ -162,11 +162,19 @@ def test_every_strategy_option_has_a_doc_and_matches_the_constructor() -> None:
 
     from evonas.strategies import STRATEGIES, strategy_class
 
+    def keywords(cls: type) -> dict:
+        """Keyword-only parameters of ``cls.__init__``, and of the base class's where it passes
+        ``**kwargs`` on (SPOS and ENAS hand the supernet's options to their base)."""
+        params = inspect.signature(cls.__init__).parameters
+        own = {p.name: p.default for p in params.values() if p.kind is p.KEYWORD_ONLY}
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            base = next(b for b in cls.__mro__[1:] if "__init__" in vars(b))
+            own = {**keywords(base), **own}
+        return own
+
     for name in STRATEGIES:
         cls = strategy_class(name)
-        params = inspect.signature(cls.__init__).parameters
-        keywords = {p.name: p.default for p in params.values() if p.kind is p.KEYWORD_ONLY}
-        assert cls.options.defaults() == keywords, name
+        assert cls.options.defaults() == keywords(cls), name
         assert all(o.doc for o in cls.options.options), name
 
 

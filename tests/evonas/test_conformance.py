@@ -114,6 +114,16 @@ STRATEGY_CASES: dict[str, StrategyCase] = {
     "bananas": StrategyCase({"initial": 4, "members": 2, "hidden": 8, "epochs": 20,
                              "parents": 3, "mutations": 3, "random_candidates": 2}),
     "local_search": StrategyCase({"initial": 3}),
+    # SPOS and ENAS search in their first ask (a 2-epoch supernet), then propose their top_k
+    # cells: one tell is enough to test the protocol, the kill lands after it.
+    "spos": StrategyCase({"epochs": 2, "batch_size": 128, "evaluations": 12, "population": 4,
+                          "sample": 2, "top_k": 3, "bn_images": 128}, space=TINY_NB201,
+                         task=SMALL_DIGITS, tells=(1, 1), budget=3, kill_at=1,
+                         campaign={"campaign__checkpoint_every": 1}),
+    "enas": StrategyCase({"epochs": 2, "batch_size": 128, "controller_steps": 2,
+                          "controller_batch": 4, "hidden_size": 16, "samples": 8, "top_k": 3,
+                          "bn_images": 128}, space=TINY_NB201, task=SMALL_DIGITS, tells=(1, 1),
+                         budget=3, kill_at=1, campaign={"campaign__checkpoint_every": 1}),
 }
 
 

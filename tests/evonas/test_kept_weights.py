@@ -159,3 +159,17 @@ def test_keep_weights_with_a_task_that_trains_nothing_is_refused(tmp_path: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "c.yaml: campaign.keep_weights" in err[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_status_lists_the_kept_weights(tmp_path: Path, capsys: Any) -> None:
+    import json
+
+    run = evonas.run(digits_config(tmp_path, "s"))
+    run.close()
+    assert main(["status", str(run.path)]) == 0
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("kept weights:"))
+    assert line.count("#") == K
+    assert main(["status", str(run.path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["kept_weights"]
+    assert {w["individual"] for w in listed} == kept_files(run.path)
+    assert all(w["intact"] for w in listed)

@@ -184,8 +184,8 @@ STRATEGY_CONFIGS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_every_strategy_works_through_ask_and_tell(tmp_path: Path, name: str) -> None:
-    if name == "darts":
-        pytest.skip("darts trains its own supernet on a dataset task's splits: the study asks "
+    if name in ("darts", "spos", "enas"):
+        pytest.skip(f"{name} trains its own supernet on a dataset task's splits: the study asks "
                     "only the architectures it derives (it refuses the external task)")
     sections = STRATEGY_CONFIGS.get(name, {"strategy": {"name": name}})
     with Study(config(tmp_path, evaluations=16, **sections)) as study:
@@ -452,3 +452,13 @@ def test_the_manual_evaluator_hands_jobs_out_and_results_back() -> None:
     assert ev.take(0) is None and ev.closed
     with pytest.raises(ValueError, match="capacity"):
         ManualEvaluator(0)
+
+
+@pytest.mark.parametrize("option", [{"campaign": {"keep_weights": 2}},
+                                    {"fidelity": {"scheduler": "asha", "max": 4}},
+                                    {"inherit_weights": True}])
+def test_a_study_refuses_options_that_need_the_engine_to_train(tmp_path, option) -> None:
+    config = {"task": {"name": "digits"}, "runs_dir": str(tmp_path / "runs"), **option}
+    with pytest.raises(ConfigError, match="trained by your own loop"):
+        evonas.Study(config)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

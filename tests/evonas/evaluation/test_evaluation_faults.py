@@ -126,7 +126,8 @@ def test_classification_retries_with_half_the_training_batch(monkeypatch):
     task = build_task({"name": "digits", "epochs": 1, "batch_size": 64}, NB201Space())
     seen = []
 
-    def fake_train(genome, space, data, input_shape, num_classes, recipe, seed, device):
+    def fake_train(genome, space, data, input_shape, num_classes, recipe, seed, device,
+                   plan=None):
         seen.append((recipe.batch_size, recipe.eval_batch_size))
         if recipe.batch_size == 64:
             raise MemoryError

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -243,3 +244,45 @@ def test_no_worker_outlives_an_interrupted_or_killed_parent(sig):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_every_free_worker_takes_a_job_at_once_after_crashes(pool):
+    """Replaced workers go back on the free list: right after a crash and a timeout, as many
+    jobs as workers are all handed out at submit, none waits in the parent."""
+    run_all(pool, [job(360, EXIT), job(361, ARCHS[3])])
+    assert pool.in_flight == 0
+    pool.submit(job(362, ARCHS[4]))
+    pool.submit(job(363, ARCHS[5]))
+    assert pool.waiting == 0
+    assert sorted(s.job.individual_id for s in pool._slots if s.job is not None) == [362, 363]
+    results = run_all(pool, [])
+    assert sorted(results) == [362, 363] and all(r.ok for r in results.values())
+    assert pool.in_flight == 0 and pool.poll(0) == []
+
+
+@pytest.mark.parametrize("sizes", [[0, 1, 5, 300], [70_000], [3, 200_000, 7]])
+def test_frame_reader_splits_what_send_bytes_wrote_however_it_is_read(sizes):
+    """The pool's direct reads see the messages send_bytes framed, in order, whether a read
+    takes several at once, part of one, or a message larger than a read (READ_CHUNK)."""
+    import multiprocess
+
+    from evonas.evaluation.worker import READ_CHUNK, FrameReader, frame
+
+    messages = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    parent, child = multiprocess.Pipe(duplex=True)
+    sender = threading.Thread(target=lambda: [child.send_bytes(m) for m in messages])
+    try:
+        sender.start()  # a message larger than the pipe's buffer blocks until it is read
+        reader, got = FrameReader(), []
+        while len(got) < len(messages):
+            got += reader.feed(os.read(parent.fileno(), READ_CHUNK))
+        assert got == messages and reader.pending == 0
+    finally:
+        sender.join(timeout=10)
+        parent.close()
+        child.close()
+    # Byte by byte, and all at once, through the framing the pool and the workers write.
+    stream = b"".join(frame(m) for m in messages)
+    byte_reader = FrameReader()
+    assert [m for i in range(len(stream)) for m in byte_reader.feed(stream[i:i + 1])] == messages
+    assert FrameReader().feed(stream) == messages

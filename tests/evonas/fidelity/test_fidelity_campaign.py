@@ -178,4 +178,20 @@ def test_a_task_that_does_not_train_refuses_a_scheduler(tmp_path: Path, capsys: 
                       "campaign: {progress: false}\n")
     assert main(["run", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "c.yaml: fidelity.scheduler" in err[0]
+    assert len(err) == 1 and "c.yaml: fidelity.scheduler: the tabular task" in err[0]
+
+
+def test_lineage_and_the_report_show_the_rungs(tmp_path: Path, capsys: Any) -> None:
+    from evonas.report import write_report
+
+    run = evonas.run(ladder_config(tmp_path, "shown", campaign__keep_weights=1))
+    run.close()
+    ladders = rung_events(run.path)
+    climbed = max(ladders, key=lambda i: (len(ladders[i]), -i))
+    assert main(["lineage", str(run.path), "--id", str(climbed)]) == 0
+    out = capsys.readouterr().out
+    line = next(text for text in out.splitlines() if text.startswith(f"rungs of #{climbed}:"))
+    assert line.count("->") == len(ladders[climbed]) - 1 and "promoted" in line
+    html = Path(write_report(run.path)).read_text()
+    assert 'id="fidelity-table"' in html and 'id="kept-table"' in html
+    assert 'id="best-ladder"' in html

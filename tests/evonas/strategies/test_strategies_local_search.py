@@ -1,5 +1,5 @@
-"""Local search: neighbourhoods, best-improvement moves, restarts, asynchronous hand-out, exact
-JSON state, options and a campaign on the NB201 table."""
+"""Local search: neighbourhoods, best- and first-improvement moves, shuffled hand-out, restarts,
+asynchronous hand-out, exact JSON state, options and a campaign on the NB201 table."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
+import evonas
 from evonas.api import run as run_campaign
+from evonas.api import start_campaign
 from evonas.config import ConfigError, load_config
 from evonas.strategies import Evaluated, build_strategy
 from evonas.strategies.local_search import LocalSearch, neighbours
 from genomes import DAGGenome, FreeSpace, NB201Space, NEATSpace
+from tests.campaigns import (
+    Kill,
+    dispatches_beyond_evaluations,
+    journal_rows,
+    replay_from_scratch,
+)
 from tests.conftest import tabular_config
 
 BEST = DAGGenome.from_nb201("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|"
@@ -80,7 +88,7 @@ def drive(strategy: LocalSearch, steps: int, fitness: Any = toy) -> list[tuple[i
 
 def test_visits_exactly_the_neighbourhood_then_moves_to_the_best() -> None:
     space = NB201Space()
-    strategy = LocalSearch(space, np.random.default_rng(0), initial=3)
+    strategy = LocalSearch(space, np.random.default_rng(0), initial=3, improvement="best")
     asked = drive(strategy, 3)
     start = max(asked, key=lambda a: toy(a[1]))
     assert strategy.current is not None and strategy.current[0] == start[1]
@@ -93,6 +101,44 @@ def test_visits_exactly_the_neighbourhood_then_moves_to_the_best() -> None:
     assert strategy.moves == 1
     assert strategy.current is not None and strategy.current[0] == best[1]
     assert strategy.current[1] == best[0] + 3
+
+
+def test_first_improvement_moves_at_the_first_better_neighbour() -> None:
+    space = NB201Space()
+    strategy = LocalSearch(space, np.random.default_rng(8), initial=1)
+    assert strategy.improvement == "first" and strategy.shuffle
+    (first,) = strategy.ask(1)
+    strategy.tell([Evaluated(0, first.genome, 1.0)])
+    start = strategy.current
+    hood = strategy.ask(3)  # in flight together: a worse, a better and another better one
+    strategy.tell([Evaluated(1, hood[0].genome, 0.5)])
+    assert strategy.current == start and strategy.moves == 0
+    strategy.tell([Evaluated(2, hood[1].genome, 2.0)])
+    assert strategy.moves == 1 and strategy.current is not None
+    assert strategy.current[0] == hood[1].genome and strategy.current[1] == 2
+    expected = {g.canonical_hash() for g, _ in neighbours(hood[1].genome, space)} - \
+        {c.genome.canonical_hash() for c in (first, *hood)}
+    nxt = strategy.ask(100)  # the new genome's neighbours, none asked before
+    assert {c.genome.canonical_hash() for c in nxt} == expected
+    assert all(c.parents == (2,) for c in nxt)
+    strategy.tell([Evaluated(3, hood[2].genome, 1.5)])  # the old neighbourhood's straggler
+    assert strategy.current[1] == 2 and strategy.moves == 1
+    assert strategy.results[hood[2].genome.canonical_hash()] == (3, 1.5)  # kept for reuse
+
+
+def test_neighbourhoods_are_shuffled_unless_asked_not_to() -> None:
+    space = NB201Space()
+
+    def hood_order(shuffle: bool, seed: int) -> list[str]:
+        strategy = LocalSearch(space, np.random.default_rng(seed), initial=1, shuffle=shuffle)
+        strategy._move_to((BEST, 0, 1.0))
+        return [key for key, _, _ in strategy.hood]
+
+    fixed = [g.canonical_hash() for g, _ in neighbours(BEST, space)]
+    assert hood_order(False, 0) == hood_order(False, 1) == fixed
+    shuffled = [hood_order(True, seed) for seed in range(3)]
+    assert all(sorted(order) == sorted(fixed) for order in shuffled)
+    assert len({tuple(order) for order in [fixed, *shuffled]}) == 4
 
 
 def drive_until_move(strategy: LocalSearch, expected: set[str]) -> list[tuple]:
@@ -178,11 +224,15 @@ def test_state_round_trips_through_json_and_resumes_exactly() -> None:
 def test_options_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"strategy\.initial"):
         load_config(tabular_config(tmp_path, strategy={"name": "local_search", "initial": 0}))
+    with pytest.raises(ConfigError, match=r"strategy\.improvement"):
+        load_config(tabular_config(tmp_path, strategy={"name": "local_search",
+                                                       "improvement": "steepest"}))
     with pytest.raises(ConfigError, match=r"strategy\.name"):
         load_config(tabular_config(tmp_path, strategy={"name": "local_search"},
                                    space={"name": "neat"}, task={"name": "xor"}))
     built = build_strategy({"name": "local_search"}, NB201Space(), np.random.default_rng(0))
     assert isinstance(built, LocalSearch) and built.initial == 10
+    assert built.improvement == "first" and built.shuffle
 
 
 def test_campaign_on_the_nb201_table(tmp_path: Path) -> None:
@@ -195,3 +245,29 @@ def test_campaign_on_the_nb201_table(tmp_path: Path) -> None:
         assert ops[:10] == ["random"] * 10 and "local_search" in ops
     finally:
         run.close()
+
+
+def test_async_campaign_on_a_local_pool_resumes_after_a_stop(tmp_path: Path) -> None:
+    """Two pool workers in async order, stopped dead after 15 tells and resumed: the campaign
+    spends its budget, evaluates again at most what was in flight at the stop, and its journal
+    replays from scratch genome for genome (async tells arrive in an order set by timing, so two
+    runs differ; the replay is the exact check)."""
+    config = load_config(tabular_config(
+        tmp_path, name="cut", strategy={"name": "local_search", "initial": 5},
+        budget__evaluations=40, evaluator__workers=2, campaign__order="async",
+        campaign__checkpoint_every=4))
+
+    def stop(counters: dict) -> None:
+        if counters["told"] == 15:
+            raise Kill
+
+    with pytest.raises(Kill):
+        start_campaign(config, None, stop)
+    run_dir = tmp_path / "runs" / "cut"
+    assert evonas.open_run(run_dir).status()["evaluations"] < 40
+    evonas.resume(run_dir)
+    rows = journal_rows(run_dir)
+    assert sum(row[9] is None for row in rows) == 40 and all(row[6] for row in rows)
+    assert dispatches_beyond_evaluations(run_dir) <= 2
+    assert replay_from_scratch(run_dir, tmp_path) == len(rows)
+    assert "local_search" in {row[4]["op"] for row in rows}

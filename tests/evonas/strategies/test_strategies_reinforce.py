@@ -185,3 +185,22 @@ def test_redraw_in_flight_asks_for_architectures_not_out_already(redraws: int) -
         assert len(set(asked)) == len(asked)
     else:
         assert len(set(asked)) < len(asked)
+
+
+def test_numpy_policy_gradients_and_samples_match_the_torch_controller() -> None:
+    from evonas.strategies.reinforce import Controller, NumpyPolicy, init_uniform
+
+    ctrl = Controller([2, 3, 5, 5, 2, 4, 5], 16)
+    init_uniform(ctrl, np.random.default_rng(1), 0.5)
+    opt = torch.optim.Adam(ctrl.parameters(), lr=0.01)
+    policy = NumpyPolicy(ctrl, opt)
+    rng = np.random.default_rng(2)
+    choices = np.stack([[rng.integers(c) for c in ctrl.option_counts] for _ in range(5)])
+    used = rng.random(choices.shape) < 0.8
+    adv = rng.normal(size=5).astype(np.float32)
+    lp, ent = ctrl.evaluate(torch.tensor(choices), torch.tensor(used))
+    (-(torch.tensor(adv) * lp).mean() - 0.1 * ent.mean()).backward()
+    for p, g in zip(policy.params, policy.gradients(choices, used, adv, 0.1), strict=True):
+        np.testing.assert_allclose(g, p.grad.numpy(), atol=1e-6)
+    assert [ctrl.sample(np.random.default_rng(k)) for k in range(50)] == \
+        [policy.sample(np.random.default_rng(k)) for k in range(50)]

@@ -148,3 +148,39 @@ def test_nsga2_can_use_proxies_as_objectives(tmp_path):
         assert sum(i.status == "ok" for i in run.individuals()) >= 4
     finally:
         run.close()
+
+
+def test_a_training_proxy_task_reports_the_inner_metrics_beside_the_proxies():
+    task = proxy_task(proxies=["synflow"], train=True,
+                      inner={"name": "digits", "epochs": 1, "data_fraction": 0.3})
+    genome = DAGGenome.from_nb201(BEST)
+    metrics = task.evaluate(genome, 3)
+    inner = task.inner.evaluate(genome, 3)
+    assert task.fitness_metric == "val_accuracy" and task.accepts_plan
+    assert metrics["synflow"] > 0 and "flops" in metrics
+    for key in ("fitness", "val_accuracy", "test_accuracy", "epochs"):
+        assert metrics[key] == inner[key]  # the same network from the same seed, trained
+    assert not proxy_task().accepts_plan
+
+
+def test_nsga2_trades_trained_accuracy_against_a_proxy(tmp_path):
+    config = {
+        "name": "proxy-train", "seed": 0, "runs_dir": str(tmp_path / "runs"),
+        "space": {"name": "nb201", "stem_channels": 4, "cells_per_stage": 1},
+        "task": {"name": "proxy", "proxies": ["synflow"], "batch_size": 16, "train": True,
+                 "inner": {"name": "digits", "epochs": 1, "data_fraction": 0.3}},
+        "strategy": {"name": "nsga2", "population": 4,
+                     "objectives": [{"metric": "fitness", "goal": "max"},
+                                    {"metric": "synflow", "goal": "max"}]},
+        "evaluator": {"workers": 0},
+        "budget": {"evaluations": 6},
+        "campaign": {"progress": False},
+    }
+    run = api.run(config)
+    try:
+        done = [i for i in run.individuals() if i.status == "ok"]
+        assert len(done) >= 4
+        assert all("synflow" in i.metrics and i.fitness == i.metrics["val_accuracy"]
+                   for i in done)
+    finally:
+        run.close()
