@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evonas.errors import JournalError
+
 if TYPE_CHECKING:
     import torch
 
@@ -31,8 +33,9 @@ TUPLE_REF = "__tuple__"
 SUFFIX = ".safetensors"
 
 
-class WeightsFileError(ValueError):
-    """A weights file that is missing, unreadable or not a state this module wrote."""
+class WeightsFileError(JournalError, ValueError):
+    """A weights file that is missing, unreadable or not a state this module wrote (a run
+    folder's file, or one a job was told to read)."""
 
 
 def save_state(path: str | Path, state: Any) -> int:

@@ -100,6 +100,24 @@ def strategy_label(strategy: dict[str, Any]) -> str:
     return strategy_class(name).label({k: v for k, v in strategy.items() if k != "name"})
 
 
+def cheaper_evaluations_label(config: dict[str, Any]) -> str:
+    """What a run's config adds to its strategy's label, so that variants of one strategy are
+    grouped apart: ``+asha``, ``+inherit``, ``+prescreen:synflow``, ``+warm_start:naswot``
+    (empty for a plain run, and for configs frozen before these sections existed)."""
+    parts = []
+    fidelity = config.get("fidelity")
+    if isinstance(fidelity, dict) and isinstance(fidelity.get("scheduler"), str):
+        parts.append(f"+{fidelity['scheduler']}")
+    inherit = config.get("inherit_weights")
+    if isinstance(inherit, dict) and inherit.get("enabled") is True:
+        parts.append("+inherit")
+    for section in ("prescreen", "warm_start"):
+        value = config.get(section)
+        if isinstance(value, dict) and isinstance(value.get("proxy"), str):
+            parts.append(f"+{section}:{value['proxy']}")
+    return "".join(parts)
+
+
 def load_curve(path: str | Path) -> RunCurve:
     """Read one run folder into a :class:`RunCurve`.
 
@@ -140,7 +158,8 @@ def load_curve(path: str | Path) -> RunCurve:
     seed = config.get("seed")
     return RunCurve(
         name=path.name, path=str(path),
-        strategy=strategy_label(strategy if isinstance(strategy, dict) else {}),
+        strategy=strategy_label(strategy if isinstance(strategy, dict) else {})
+        + cheaper_evaluations_label(config),
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         evaluations=np.arange(1, len(rows) + 1), seconds=seconds, best=best,
         best_fitness=best_fitness, evaluations_to_best=evals_to_best,

@@ -30,6 +30,7 @@ class InProcessEvaluator(Evaluator):
         self.space = space_from_dict(space) if isinstance(space, dict) else space
         self.task = build_task(task, self.space) if isinstance(task, dict) else task
         self.device = device
+        self.task.warm_up(device)  # one-off set-up is not the first evaluation's seconds
         self.worker = f"main ({device})"
         self._pending: deque[EvalJob] = deque()
 

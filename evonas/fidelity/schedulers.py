@@ -8,7 +8,7 @@ worker idles.
 
 * :class:`ASHA` (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning"): an
   individual continues when its result ranks in the top ``1/eta`` of all results recorded at
-  that rung so far (itself included).
+  that rung so far (itself included), or is the best there so far.
 * :class:`Hyperband` (asynchronous, Li et al. 2017 and 2020): several ASHA brackets; bracket
   ``s`` starts its individuals at rung ``s`` (more epochs, fewer promotions), so a task where low
   rungs mislead still has some individuals trained longer from the start. Each individual's
@@ -151,13 +151,16 @@ def _crowding(values: np.ndarray) -> np.ndarray:
 
 
 class ASHA(Scheduler):
-    """Asynchronous successive halving: continue when in the top ``1/eta`` of the rung so far."""
+    """Asynchronous successive halving: continue when in the top ``1/eta`` of the rung so far,
+    and always when the best there so far (so the first result at a rung continues: with
+    decisions final on arrival, a strict ``floor(n / eta)`` would stop the first ``eta - 1``
+    results of every rung, and at small budgets nothing would be trained in full for long)."""
 
     name = "asha"
 
     def _continues(self, seen: list[Point], index: int) -> bool:
-        keep = int(len(seen) / self.eta)
-        return keep > 0 and index in preference_order(seen)[:keep]
+        keep = max(1, int(len(seen) / self.eta))
+        return index in preference_order(seen)[:keep]
 
 
 class Hyperband(ASHA):

@@ -39,10 +39,9 @@ default: results then do not depend on the machine's core count).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -51,10 +50,10 @@ from torch.func import functional_call
 
 from evonas.compiler.supernet import NB201_EDGES, Supernet, derive_genome
 from evonas.errors import ConfigError
-from evonas.evaluation.threads import torch_threads
 from evonas.options import Option, OptionSchema
 from evonas.strategies import shared_options as shared
-from evonas.strategies.base import Candidate, Evaluated, Strategy
+from evonas.strategies.base import Candidate, Evaluated
+from evonas.strategies.supernet_strategy import SupernetStrategy
 from evonas.strategies.tensor_json import (
     decode_tensor,
     encode_module,
@@ -63,7 +62,6 @@ from evonas.strategies.tensor_json import (
     load_module,
     load_optimizer_state,
 )
-from evonas.tasks import build_task
 from genomes import NB201Space, SearchSpace
 
 #: Relative step of the finite-difference Hessian-vector product (DARTS' ``r = 0.01``).
@@ -112,7 +110,7 @@ def _check_options(config: dict[str, Any], label: str | None) -> None:
                           f"got {config['collapse_fraction']}")
 
 
-class DARTS(Strategy):
+class DARTS(SupernetStrategy):
     """Differentiable architecture search (see the module docstring for the algorithm).
 
     Args:
@@ -202,32 +200,11 @@ class DARTS(Strategy):
         self.net: Supernet | None = None
 
     # ----------------------------------------------------------------- task
-    @classmethod
-    def check_task(cls, task: Any) -> None:
-        """DARTS trains on the task's data: only classification tasks with splits have some.
-
-        Raises:
-            ConfigError: naming ``task.name`` for a task without training data.
-        """
-        if getattr(task, "splits", None) is None:
-            raise ConfigError(f"task.name: darts trains a supernet on the task's train and "
-                              f"validation splits; task {task.name!r} has none (use a "
-                              "classification task such as digits)")
-
     def bind_task(self, task_config: dict[str, Any]) -> None:
         """Build the task in this process and set up the supernet, its data and optimizers."""
-        task = build_task(task_config, self.space)
-        self.check_task(task)
-        splits = cast(Any, task).splits  # check_task made sure the task has them
+        self._build_supernet(task_config)
+        assert self.net is not None
         device = torch.device(self.device)
-        self._data = tuple(torch.from_numpy(a).to(device) for a in
-                           (splits.x_train, splits.y_train, splits.x_val, splits.y_val))
-        seed = int(self.rng.integers(2**31))
-        assert isinstance(self.space, NB201Space)
-        with self._torch(), torch.random.fork_rng(devices=self._fork_devices()):
-            torch.manual_seed(seed)
-            self.net = Supernet(self.space, int(splits.x_train.shape[1]),
-                                int(cast(int, task.num_classes))).to(device)
         init = 1e-3 * self.rng.standard_normal((len(NB201_EDGES), len(self.net.ops)))
         self.alphas = nn.Parameter(torch.tensor(init, dtype=torch.float32, device=device))
         self.w_optimizer = torch.optim.SGD(self.net.parameters(), lr=self.lr,
@@ -377,14 +354,6 @@ class DARTS(Strategy):
             implicit.append(torch.autograd.grad(loss, [self.alphas])[0])
         self.alphas.grad = alpha_grad - lr * (implicit[0] - implicit[1]) / (2 * eps)
         return val_logits
-
-    # ----------------------------------------------------------------- helpers
-    def _torch(self) -> contextlib.AbstractContextManager[None]:
-        return torch_threads(self.threads)
-
-    def _fork_devices(self) -> list[int]:
-        dev = torch.device(self.device)
-        return [dev.index or 0] if dev.type == "cuda" else []
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -46,11 +46,10 @@ from torch import nn
 
 from evonas.compiler.supernet import NB201_EDGES, Supernet, genome_path
 from evonas.errors import ConfigError
-from evonas.evaluation.threads import torch_threads
 from evonas.options import Option
 from evonas.strategies import shared_options as shared
-from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_genome
-from evonas.tasks import build_task
+from evonas.strategies.base import Candidate, Evaluated, dag_genome
+from evonas.strategies.supernet_strategy import SupernetStrategy
 from genomes import DAGGenome, Genome, NB201Space, SearchSpace, genome_from_dict
 
 
@@ -121,7 +120,7 @@ def _bn_momentum(norms: Sequence[nn.BatchNorm2d], momentum: float | None) -> Ite
             m.momentum = value
 
 
-class OneShotStrategy(Strategy):
+class OneShotStrategy(SupernetStrategy):
     """Base class of the weight-sharing strategies (see the module docstring).
 
     Subclasses implement :meth:`_search`, which trains the supernet (with :meth:`_train_epoch`)
@@ -189,32 +188,10 @@ class OneShotStrategy(Strategy):
         self.handed = 0
 
     # ----------------------------------------------------------------- task
-    @classmethod
-    def check_task(cls, task: Any) -> None:
-        """Only tasks with train and validation splits can train a supernet.
-
-        Raises:
-            ConfigError: naming ``task.name`` for a task without training data.
-        """
-        if getattr(task, "splits", None) is None:
-            raise ConfigError(f"task.name: {cls.name} trains a supernet on the task's train and "
-                              f"validation splits; task {task.name!r} has none (use a "
-                              "classification task such as digits)")
-
     def bind_task(self, task_config: dict[str, Any]) -> None:
         """Build the task in this process; set up the supernet, its data and its optimizer."""
-        task = build_task(task_config, self.space)
-        self.check_task(task)
-        splits = cast(Any, task).splits  # check_task made sure the task has them
-        device = torch.device(self.device)
-        self._data = tuple(torch.from_numpy(a).to(device) for a in
-                           (splits.x_train, splits.y_train, splits.x_val, splits.y_val))
-        seed = int(self.rng.integers(2**31))
-        assert isinstance(self.space, NB201Space)
-        with self._torch(), torch.random.fork_rng(devices=self._fork_devices()):
-            torch.manual_seed(seed)
-            self.net = Supernet(self.space, int(splits.x_train.shape[1]),
-                                int(cast(int, task.num_classes))).to(device)
+        self._build_supernet(task_config)
+        assert self.net is not None
         self._norms = _batch_norms(self.net)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=self.lr,
                                          momentum=self.momentum,
@@ -409,16 +386,9 @@ class OneShotStrategy(Strategy):
         return sorted(((g, scores[k]) for k, g in seen.items()), key=lambda gs: -gs[1])
 
     # ----------------------------------------------------------------- helpers
-    def _torch(self) -> contextlib.AbstractContextManager[None]:
-        return torch_threads(self.threads)
-
     def _sync(self) -> None:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize(self.device)
-
-    def _fork_devices(self) -> list[int]:
-        dev = torch.device(self.device)
-        return [dev.index or 0] if dev.type == "cuda" else []
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

@@ -76,3 +76,18 @@ def test_command_prints_the_table_and_writes_the_png(runs: list[Path], tmp_path:
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="not a run folder"):
         compare_runs([tmp_path])
+
+
+def test_cheaper_evaluation_variants_are_grouped_apart() -> None:
+    from evonas.analysis.compare import cheaper_evaluations_label
+
+    assert cheaper_evaluations_label({}) == ""  # a plain run, or one frozen before the sections
+    assert cheaper_evaluations_label({
+        "fidelity": {"scheduler": None}, "inherit_weights": {"enabled": False},
+        "prescreen": {"proxy": None}, "warm_start": {"proxy": None}}) == ""
+    assert cheaper_evaluations_label({
+        "fidelity": {"scheduler": "asha"}, "inherit_weights": {"enabled": False},
+        "prescreen": {"proxy": "synflow"}}) == "+asha+prescreen:synflow"
+    assert cheaper_evaluations_label({"inherit_weights": {"enabled": True},
+                                      "warm_start": {"proxy": "naswot"}}) == \
+        "+inherit+warm_start:naswot"

@@ -25,14 +25,14 @@ def test_geometric_rungs() -> None:
 
 def test_asha_continues_the_top_third_of_each_rung_so_far() -> None:
     asha = ASHA([1, 3, 9], FITNESS, eta=3)
-    # the first two at a rung never continue: the top third of one or two is nobody
-    assert asha.decide(0, 0, 0.5, {}) is False
-    assert asha.decide(1, 0, 0.9, {}) is False
+    assert asha.decide(0, 0, 0.5, {}) is True    # the first at a rung: the best so far
+    assert asha.decide(1, 0, 0.4, {}) is False   # 2nd of two: the top one continues
     assert asha.decide(2, 0, 0.95, {}) is True   # best of three
     assert asha.decide(3, 0, 0.1, {}) is False
     assert asha.decide(4, 0, 0.92, {}) is False  # 2nd of five: the top one continues
     assert asha.decide(5, 0, 0.99, {}) is True   # best of six: the top two
-    assert asha.decide(2, 1, 0.96, {}) is False  # alone on rung 1
+    assert asha.decide(6, 0, 0.97, {}) is True   # 2nd of seven: the top two
+    assert asha.decide(2, 1, 0.96, {}) is True   # alone on rung 1: the best there
     assert asha.decide(5, 2, 0.99, {}) is False  # the top rung never continues
     assert asha.decide(6, 0, None, {}) is False  # a failure never continues
 
@@ -63,7 +63,7 @@ def test_hyperband_brackets_are_judged_apart() -> None:
     for i, fitness in zip(ids[0], (0.1, 0.2, 0.3), strict=True):
         band.decide(i, 0, fitness, {})
     # bracket 1 starts at rung 1 and its rung-1 results are its own
-    assert band.decide(ids[1][0], 1, 0.05, {}) is False
+    assert band.decide(ids[1][0], 1, 0.05, {}) is True  # the first of its own rung-1 results
     assert band._seen[(1, 1)] == [(0.05,)] and (0, 1) not in band._seen
 
 
@@ -81,7 +81,7 @@ def test_pareto_preference_is_a_permutation_led_by_the_front(values: list) -> No
 
 def test_two_objective_asha_promotes_by_front_and_crowding() -> None:
     asha = ASHA([1, 3], [Objective("fitness", "max"), Objective("params", "min")], eta=2)
-    assert asha.decide(0, 0, 0.5, {"params": 100}) is False
+    assert asha.decide(0, 0, 0.5, {"params": 100}) is True   # the first: on the front alone
     assert asha.decide(1, 0, 0.4, {"params": 200}) is False  # dominated by 0: not in the top 1
     assert asha.decide(2, 0, 0.6, {"params": 50}) is True    # dominates both
     assert asha.decide(3, 0, 0.7, {}) is False  # an objective missing: treated as failed
