@@ -37,16 +37,19 @@ def export_best(individual: Individual, config: dict[str, Any], path: Path,
 
     With ``run_dir``, the individual's latest model that ``evonas train`` kept there (a
     ``trained`` event whose weight file is intact, :func:`evonas.retrain.latest_trained`) is
-    written with its trained weights, for the inputs and classes it was trained on. Otherwise the
-    weights are freshly initialised from the individual's evaluation seed (evaluations keep no
-    weights) and the note says so. The input shape and class count of an untrained export come
+    written with its trained weights, for the inputs and classes it was trained on; else the
+    weights its evaluation left when ``campaign.keep_weights`` kept them
+    (:mod:`evonas.kept_weights`; for a cached copy, its source's). Otherwise the weights are
+    freshly initialised from the individual's evaluation seed and the note says so. The input
+    shape and class count of an untrained export come
     from the journal (the evaluation's metrics where they record ``input_shape`` and
     ``num_classes``, else the built-in task the frozen config names); no task is built and nothing
     the run folder names is imported.
 
     Returns:
         A short note on what was written: ``trained on digits (30 epochs, test accuracy 0.98),
-        ...`` or ``untrained: no kept weights; run `evonas train RUN --id 12`, ...``.
+        ...``, ``trained during the search (8 epochs, validation accuracy 0.97; ...), ...`` or
+        ``untrained: no kept weights; run `evonas train RUN --id 12`, ...``.
 
     Raises:
         OutputError: on an unknown file suffix, a folder that does not exist or a failed write.
