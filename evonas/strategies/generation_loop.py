@@ -20,11 +20,7 @@ Told asynchronously, a strategy that can breed a single candidate again (:meth:`
 (mu + lambda) and NSGA-II mutate the child once more, generation 0 draws another random genome)
 also keeps its proposals new: a bred candidate whose genome (canonical hash) the strategy has
 handed out before, or that repeats one of its own batch, is bred again, up to
-:data:`DUPLICATE_RETRIES` times (the latest :data:`SEEN_LIMIT` genomes are remembered). On a
-small space (the NB201 table) a converged population
-otherwise keeps re-proposing cells the campaign already has, each a cached copy that costs an
-individual and no evaluation, until ``budget.max_individuals`` stops the run. The hashes handed
-out are part of the resumable state (their first 16 hex digits). Told in birth order, nothing
+:data:`DUPLICATE_RETRIES` times (:mod:`evonas.strategies.recent`). Told in birth order, nothing
 is bred again (the textbook algorithm, bit-identical reruns).
 """
 
@@ -37,18 +33,12 @@ import numpy as np
 
 from evonas.strategies.base import Candidate, Evaluated, Strategy
 from evonas.strategies.deap_bridge import Member
+from evonas.strategies.recent import RETRIES, RecentGenomes
 from genomes import SearchSpace
 
-#: Told asynchronously: how many times a bred candidate whose genome was handed out before is
+#: Told asynchronously: how many times a bred candidate whose genome was handed out lately is
 #: bred again (:meth:`GenerationalStrategy._rebreed`) before it is kept as it is.
-DUPLICATE_RETRIES = 8
-#: Hex digits of a canonical hash kept to remember a genome as handed out (64 bits: with
-#: millions of genomes a collision, which only skips one retry, stays improbable).
-SEEN_HASH_DIGITS = 16
-#: How many of the latest bred genomes are remembered (the oldest are forgotten first): a
-#: converged population re-proposes recent cells, and the resumable state stays small however
-#: long the campaign runs.
-SEEN_LIMIT = 4096
+DUPLICATE_RETRIES = RETRIES
 
 
 class GenerationalStrategy(Strategy):
@@ -68,8 +58,7 @@ class GenerationalStrategy(Strategy):
         self._told: list[Any] = []
         self._queue: list[Candidate] = []
         self._waiting = 0
-        # told asynchronously: hash prefixes of the latest SEEN_LIMIT genomes bred, oldest first
-        self._seen: dict[str, None] = {}
+        self._seen = RecentGenomes()  # told asynchronously: the latest genomes bred
 
     def _rebreed(self, candidate: Candidate) -> Candidate | None:
         """Another candidate in place of ``candidate``, whose genome was handed out before (told
@@ -85,7 +74,7 @@ class GenerationalStrategy(Strategy):
         seen = self._seen
         out = []
         for candidate in candidates:
-            key = candidate.genome.canonical_hash()[:SEEN_HASH_DIGITS]
+            key = RecentGenomes.key(candidate.genome)
             for _ in range(DUPLICATE_RETRIES):
                 if key not in seen:
                     break
@@ -93,11 +82,8 @@ class GenerationalStrategy(Strategy):
                 if again is None:
                     break
                 candidate = again
-                key = candidate.genome.canonical_hash()[:SEEN_HASH_DIGITS]
-            seen.pop(key, None)
-            seen[key] = None
-            if len(seen) > SEEN_LIMIT:
-                del seen[next(iter(seen))]
+                key = RecentGenomes.key(candidate.genome)
+            seen.add(key)
             out.append(candidate)
         return out
 
@@ -172,7 +158,7 @@ class GenerationalStrategy(Strategy):
         state.update(generation=self.generation, told=[m.to_dict() for m in self._told],
                      queue=[c.to_dict() for c in self._queue], waiting=self._waiting)
         if self._seen:
-            state["seen"] = list(self._seen)
+            state["seen"] = self._seen.to_list()
         for name in self.member_lists:
             state[name] = [m.to_dict() for m in getattr(self, name)]
         return state
@@ -183,6 +169,6 @@ class GenerationalStrategy(Strategy):
         self._told = [self._member_from_dict(m) for m in state["told"]]
         self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
-        self._seen = dict.fromkeys(state.get("seen", ()))
+        self._seen = RecentGenomes(state.get("seen", ()))
         for name in self.member_lists:
             setattr(self, name, [self._member_from_dict(m) for m in state[name]])

@@ -9,6 +9,11 @@ Steady state, one child at a time:
    :func:`~evonas.strategies.deap_bridge.deap_random` runs it: the same draws, the same winner).
 3. Every evaluated child joins the population; when it holds more than ``population`` members the
    **oldest** dies, whatever its fitness.
+
+Told asynchronously, a child whose genome was handed out lately is mutated again from the same
+parent, up to :data:`~evonas.strategies.recent.RETRIES` times (:mod:`evonas.strategies.recent`):
+a converged population would otherwise keep proposing cells the campaign already has. Told in
+birth order, every child is the first mutation (the textbook algorithm).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from evonas.options import MAX_POPULATION, Option, OptionSchema
 from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_genome, dag_space
 from evonas.strategies.deap_bridge import Member
+from evonas.strategies.recent import RETRIES, RecentGenomes
 from genomes import SearchSpace
 from operators import mutate, random_genome
 
@@ -85,19 +91,30 @@ class RegularizedEvolution(Strategy):
         self.population: deque[Member] = deque()
         self.asked = 0
         self._random = random.Random()  # seeded from rng before each tournament
+        self._recent = RecentGenomes()  # told asynchronously: the latest genomes handed out
 
     def ask(self, n: int) -> list[Candidate]:
         out = []
         for _ in range(n):
             if self.asked < self.population_size or not self.population:
-                out.append(Candidate(random_genome(dag_space(self.space), self.rng)))
+                candidate = Candidate(random_genome(dag_space(self.space), self.rng))
             else:
                 parent = tournament(list(self.population), self.sample, self.rng, self._random)
-                child, record = mutate(dag_genome(parent.genome, self.name), self.rng,
-                                       dag_space(self.space), self.mutation_weights)
-                out.append(Candidate(child, (parent.id,), record))
+                candidate = self._child(parent)
+                for _ in range(RETRIES if self.asynchronous else 0):
+                    if RecentGenomes.key(candidate.genome) not in self._recent:
+                        break
+                    candidate = self._child(parent)
+            if self.asynchronous:
+                self._recent.add(RecentGenomes.key(candidate.genome))
+            out.append(candidate)
             self.asked += 1
         return out
+
+    def _child(self, parent: Member) -> Candidate:
+        child, record = mutate(dag_genome(parent.genome, self.name), self.rng,
+                               dag_space(self.space), self.mutation_weights)
+        return Candidate(child, (parent.id,), record)
 
     def discard(self, candidates: list[Candidate]) -> None:
         """Screened-out candidates give their places back: the first ``population`` genomes
@@ -115,12 +132,15 @@ class RegularizedEvolution(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(asked=self.asked, population=[m.to_dict() for m in self.population])
+        if self._recent:
+            state["recent"] = self._recent.to_list()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.asked = state["asked"]
         self.population = deque(Member.from_dict(m) for m in state["population"])
+        self._recent = RecentGenomes(state.get("recent", ()))
 
     def summary(self) -> dict[str, Any]:
         return {"population": len(self.population)}
