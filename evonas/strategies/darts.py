@@ -190,8 +190,7 @@ class DARTS(SupernetStrategy):
         self.alpha_weight_decay = alpha_weight_decay
         self.derive_every = derive_every
         self.collapse_fraction = collapse_fraction
-        self.device = ("cuda:0" if torch.cuda.is_available() else "cpu") if device == "auto" \
-            else device
+        self.device = self.resolve_device(device)
         self.threads = threads
         self.epoch = 0  # epochs trained so far
         self.diverged = False  # the supernet's loss became NaN or infinite: the search ended

@@ -173,8 +173,7 @@ class OneShotStrategy(SupernetStrategy):
         self.grad_clip = grad_clip
         self.bn_images = bn_images
         self.top_k = top_k
-        self.device = ("cuda:0" if torch.cuda.is_available() else "cpu") if device == "auto" \
-            else device
+        self.device = self.resolve_device(device)
         self.threads = threads
         self.net: Supernet | None = None
         self._data: tuple[torch.Tensor, ...] | None = None

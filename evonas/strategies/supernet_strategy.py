@@ -32,6 +32,13 @@ class SupernetStrategy(Strategy):
     net: Supernet | None
     _data: tuple[torch.Tensor, ...] | None
 
+    @staticmethod
+    def resolve_device(device: str) -> str:
+        """``auto``: the first GPU when there is one, else the CPU; any other value as it is."""
+        if device == "auto":
+            return "cuda:0" if torch.cuda.is_available() else "cpu"
+        return device
+
     @classmethod
     def check_task(cls, task: Any) -> None:
         """Only tasks with train and validation splits can train a supernet.

@@ -14,7 +14,7 @@ from evonas.config import ConfigError, load_config
 from evonas.inheritance import INHERITED_EVENT, PARENTS_DIR
 from evonas.kept_weights import WEIGHTS_DIR
 from evonas.storage import JOURNAL_FILE, Journal
-from tests.campaigns import Kill, journal_rows, with_changes
+from tests.campaigns import Kill, untimed_journal_rows, with_changes
 
 KEEP = 6
 
@@ -78,11 +78,7 @@ def test_a_killed_inheriting_campaign_resumes_exactly(tmp_path: Path) -> None:
     cut = Path(config.runs_dir) / "cut"
     evonas.resume(cut).close()
 
-    def untimed(run_dir: Path) -> list:
-        return [(*r[:8], {k: v for k, v in r[8].items() if k != "train_seconds"}, *r[9:])
-                for r in journal_rows(run_dir)]
-
-    assert untimed(cut) == untimed(full.path)
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full.path)
     assert inherited_from(cut) == inherited_from(full.path)
     assert sorted(p.name for p in (cut / WEIGHTS_DIR).iterdir()) == \
         sorted(p.name for p in (full.path / WEIGHTS_DIR).iterdir())

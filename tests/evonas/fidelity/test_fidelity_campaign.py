@@ -20,8 +20,8 @@ from evonas.weights import load_state
 from tests.campaigns import (
     Kill,
     dispatches_beyond_evaluations,
-    journal_rows,
     replay_from_scratch,
+    untimed_journal_rows,
     with_changes,
 )
 
@@ -50,17 +50,6 @@ def rung_events(run_dir: Path) -> dict[int, list[dict]]:
         for _, _, ind_id, data in journal.events(RUNG_EVENT):
             ladders.setdefault(ind_id, []).append(data)
         return ladders
-
-
-def untimed_rows(run_dir: Path) -> list[tuple]:
-    """:func:`journal_rows` without the training times (the only metric a rerun changes)."""
-    rows = []
-    for row in journal_rows(run_dir):
-        metrics = row[8]
-        if isinstance(metrics, dict):
-            metrics = {k: v for k, v in metrics.items() if k != "train_seconds"}
-        rows.append((*row[:8], metrics, *row[9:]))
-    return rows
 
 
 def check_ladders(run_dir: Path) -> dict[int, list[dict]]:
@@ -122,7 +111,7 @@ def test_a_kill_in_the_middle_of_a_ladder_resumes_exactly(tmp_path: Path) -> Non
     assert any(ladder[-1]["promoted"] for ladder in cut_ladders.values())  # killed mid-ladder
     assert list((cut / RUNGS_DIR).iterdir())  # the state it continues from is kept
     evonas.resume(cut).close()
-    assert untimed_rows(cut) == untimed_rows(full.path)
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full.path)
 
     def steps(run_dir: Path) -> dict:
         return {i: [(s["rung"], s["fitness"], s["promoted"]) for s in ladder]

@@ -10,18 +10,13 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-import evonas
 from evonas.api import run as run_campaign
-from evonas.api import start_campaign
 from evonas.config import ConfigError, load_config
 from evonas.strategies import Evaluated, build_strategy
 from evonas.strategies.local_search import LocalSearch, neighbours
 from genomes import DAGGenome, FreeSpace, NB201Space, NEATSpace
 from tests.campaigns import (
-    Kill,
-    dispatches_beyond_evaluations,
-    journal_rows,
-    replay_from_scratch,
+    async_pool_campaign_resumes,
 )
 from tests.conftest import tabular_config
 
@@ -248,26 +243,4 @@ def test_campaign_on_the_nb201_table(tmp_path: Path) -> None:
 
 
 def test_async_campaign_on_a_local_pool_resumes_after_a_stop(tmp_path: Path) -> None:
-    """Two pool workers in async order, stopped dead after 15 tells and resumed: the campaign
-    spends its budget, evaluates again at most what was in flight at the stop, and its journal
-    replays from scratch genome for genome (async tells arrive in an order set by timing, so two
-    runs differ; the replay is the exact check)."""
-    config = load_config(tabular_config(
-        tmp_path, name="cut", strategy={"name": "local_search", "initial": 5},
-        budget__evaluations=40, evaluator__workers=2, campaign__order="async",
-        campaign__checkpoint_every=4))
-
-    def stop(counters: dict) -> None:
-        if counters["told"] == 15:
-            raise Kill
-
-    with pytest.raises(Kill):
-        start_campaign(config, None, stop)
-    run_dir = tmp_path / "runs" / "cut"
-    assert evonas.open_run(run_dir).status()["evaluations"] < 40
-    evonas.resume(run_dir)
-    rows = journal_rows(run_dir)
-    assert sum(row[9] is None for row in rows) == 40 and all(row[6] for row in rows)
-    assert dispatches_beyond_evaluations(run_dir) <= 2
-    assert replay_from_scratch(run_dir, tmp_path) == len(rows)
-    assert "local_search" in {row[4]["op"] for row in rows}
+    async_pool_campaign_resumes(tmp_path, {"name": "local_search", "initial": 5})
