@@ -197,10 +197,12 @@ def journal_figures(run_dir: Path, workers: int) -> dict[str, float]:
         individuals = journal.counts()["individuals"]
     busy = sum(e.seconds or 0.0 for e in evaluated.values())
     slept = sum(float(e.metrics.get("simulated_seconds") or 0.0) for e in evaluated.values())
-    # Journal.events() has no timestamps: read ``at`` from the events table (read-only).
+    # Journal.events() has no timestamps: read the dispatched events' ``at`` and the
+    # evaluations' ``finished_at`` (read-only).
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT kind, individual_id, at FROM events "
-                          "WHERE kind IN ('dispatched', 'finished')").fetchall()
+        rows = db.execute("SELECT kind, individual_id, at FROM events WHERE kind = 'dispatched' "
+                          "UNION ALL SELECT 'finished', individual_id, finished_at "
+                          "FROM evaluations").fetchall()
     dispatched = [at for kind, i, at in rows if kind == "dispatched" and i in evaluated]
     finished = [at for kind, i, at in rows if kind == "finished" and i in evaluated]
     if not dispatched or not finished:

@@ -18,8 +18,10 @@ Both answer the DAG operators' one question, ``fixed_topology``: NB201 cells hav
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from evonas.options import Option, OptionSchema
@@ -68,6 +70,14 @@ WIDTH_PRESERVING_OPS: frozenset[str] = frozenset(
 )
 
 
+@functools.cache
+def _operators() -> ModuleType:
+    """The :mod:`operators` package, imported on first use (it imports this module)."""
+    import operators
+
+    return operators
+
+
 class _DAGSpaceMembers:
     """The :class:`~genomes.protocol.SearchSpace` members both DAG spaces share: DAG genomes,
     drawn and mutated by :mod:`operators`, estimated by :mod:`evonas.evaluation.memory`."""
@@ -84,16 +94,12 @@ class _DAGSpaceMembers:
 
     def sample(self, rng: np.random.Generator) -> DAGGenome:
         """A random genome (:func:`operators.random_genome`)."""
-        from operators.sampling import random_genome
-
-        return random_genome(self._dag_space(), rng)
+        return _operators().random_genome(self._dag_space(), rng)
 
     def mutate(self, genome: DAGGenome, rng: np.random.Generator,
                weights: Mapping[str, float] | None = None) -> tuple[DAGGenome, Record]:
         """One mutation chosen by weight among those that apply (:func:`operators.mutate`)."""
-        from operators.mutation import mutate
-
-        return mutate(genome, rng, self._dag_space(), weights)
+        return _operators().mutate(genome, rng, self._dag_space(), weights)
 
     def _dag_space(self) -> DAGSpace:
         return cast("DAGSpace", self)  # the mixin of the two DAG space classes only

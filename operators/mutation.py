@@ -83,8 +83,12 @@ def mutate_op(genome: DAGGenome, rng: np.random.Generator,
         raise OperatorNotApplicable("mutate_op: the space has a single op, nothing to change to")
     target = pick(rng, genome.edges)
     new_op = pick(rng, [op for op in ops if op != target.op])
-    edges = [Edge(e.src, e.dst, new_op) if e == target else e for e in genome.edges]
-    child = assemble(space, genome.num_nodes, edges, genome.widths)
+    edges = tuple(Edge(e.src, e.dst, new_op) if e == target else e for e in genome.edges)
+    if is_nb201(space):  # a member's cell with one op swapped for another of the space's
+        child = DAGGenome.checked(genome.space, genome.num_nodes, edges, genome.widths)
+        remember_member(child, space)
+    else:  # a free space's rules may depend on the op (checked)
+        child = assemble(space, genome.num_nodes, edges, genome.widths)
     return child, {"op": "mutate_op", "edge": [int(target.src), int(target.dst)],
                    "from": target.op, "to": new_op}
 

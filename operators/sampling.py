@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from genomes import DAGGenome, DAGSpace, Edge, FreeSpace, NB201Space
+from genomes.dag import remember_member
 from operators._common import assemble, distinct, is_nb201, pick
 
 
@@ -31,10 +34,25 @@ def random_genome(space: DAGSpace, rng: np.random.Generator) -> DAGGenome:
 
 
 def _random_nb201(space: NB201Space, rng: np.random.Generator) -> DAGGenome:
-    ops = distinct(space.ops)
-    edges = [Edge(src, dst, pick(rng, ops))
-             for dst in range(1, space.num_nodes) for src in range(dst)]
-    return assemble(space, space.num_nodes, edges)
+    # One op per edge, drawn in NAS-Bench-201's edge order (1<-0, 2<-0, 2<-1, ...): a single
+    # ``integers(k, size=6)`` is the same stream as six ``integers(k)`` (32-bit draws, unbuffered).
+    table, order = _cell_edges(space.num_nodes, tuple(space.ops))
+    drawn = rng.integers(len(table[0]), size=len(table)).tolist()
+    # every edge of the cell, each with an op of the space: a member by construction
+    child = DAGGenome.checked(space.name, space.num_nodes,
+                              tuple(table[j][drawn[j]] for j in order))
+    remember_member(child, space)
+    return child
+
+
+@functools.cache
+def _cell_edges(num_nodes: int, ops: tuple[str, ...]
+                ) -> tuple[tuple[tuple[Edge, ...], ...], tuple[int, ...]]:
+    """A complete cell's edges, destination-major, each as an :class:`Edge` with every distinct
+    op; and the order of those rows that sorts the edges (as a genome holds them)."""
+    pairs = [(src, dst) for dst in range(1, num_nodes) for src in range(dst)]
+    table = tuple(tuple(Edge(src, dst, op) for op in distinct(ops)) for src, dst in pairs)
+    return table, tuple(sorted(range(len(pairs)), key=pairs.__getitem__))
 
 
 def _random_free(space: FreeSpace, rng: np.random.Generator) -> DAGGenome:

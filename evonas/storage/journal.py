@@ -4,10 +4,13 @@ Tables:
 
 * ``meta``: schema version, frozen config (JSON), creation time.
 * ``individuals``: every genome ever proposed, in birth order (``id``), with its canonical hash,
-  parents, operator record and generation.
+  parents, operator record, generation and birth time.
 * ``evaluations``: one final outcome per individual: ``ok``, ``failed`` (with the reason) or
-  ``cached`` (copied from ``source_id``, an earlier individual with the same canonical hash).
-* ``events``: what happened, in order (created, dispatched, finished, snapshot, stopped...).
+  ``cached`` (copied from ``source_id``, an earlier individual with the same canonical hash),
+  and when it came.
+* ``events``: what else happened, in order (dispatched, told, snapshot, rung, stopped...);
+  births and outcomes are the rows above, with their times. Older journals also hold
+  ``created`` and ``finished`` events and an index of individuals by hash (read the same).
 * ``snapshots``: strategy state (JSON, RNG included) and campaign counters at a point in the
   campaign; resume loads the last one and replays the journal after it.
 
@@ -46,7 +49,6 @@ CREATE TABLE individuals (
     generation INTEGER,
     created_at REAL NOT NULL
 );
-CREATE INDEX individuals_by_hash ON individuals (hash, id);
 CREATE TABLE evaluations (
     individual_id INTEGER PRIMARY KEY REFERENCES individuals (id),
     status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'cached')),
@@ -138,8 +140,6 @@ def _dumps(value: Any) -> str:
 
 #: The operator record of a random genome, as ``_dumps`` writes it.
 _RANDOM_OPERATOR = '{"op":"random"}'
-#: The ``finished`` event's data for each status, as ``add_event`` would write it.
-_FINISHED_DATA = {status: _dumps({"status": status}) for status in ("ok", "failed", "cached")}
 
 
 def _parents_text(parents: tuple[int, ...]) -> str:
@@ -357,27 +357,23 @@ class Journal(JournalQueries):
     def add_individual(self, id: int, genome: dict[str, Any] | str, hash: str,  # noqa: A002
                        parents: tuple[int, ...], operator: dict[str, Any],
                        generation: int | None) -> None:
-        """Buffer an individual's row and its ``created`` event. ``genome`` is its JSON dict,
-        or that dict's compact JSON text already made (a genome's cached ``to_json()``)."""
-        now = time.time()
+        """Buffer an individual's row (its ``created_at`` says when it was born). ``genome`` is
+        its JSON dict, or that dict's compact JSON text already made (a genome's cached
+        ``to_json()``)."""
         self._individual_rows.append(
             (id, genome if isinstance(genome, str) else _dumps(genome), hash,
              _parents_text(parents),
              _RANDOM_OPERATOR if operator == {"op": "random"} else _dumps(operator),
-             generation, now))
-        self._events.append(("created", id, None, now))
+             generation, time.time()))
 
     def add_evaluation(self, row: EvaluationRow, metrics_json: str | None = None) -> str:
-        """Buffer an outcome and its ``finished`` event; returns the metrics' JSON text (pass
-        it back as ``metrics_json`` for another row with the same metrics, a cached copy)."""
-        now = time.time()
+        """Buffer an outcome (its ``finished_at`` says when it came); returns the metrics' JSON
+        text (pass it back as ``metrics_json`` for another row with the same metrics, a cached
+        copy)."""
         metrics = _dumps(row.metrics) if metrics_json is None else metrics_json
         self._evaluation_rows.append(
             (row.individual_id, row.status, json_safe(row.fitness), metrics,
-             row.error, row.worker, row.seconds, row.source_id, now))
-        data = _FINISHED_DATA.get(row.status)
-        self._events.append(("finished", row.individual_id,
-                             _dumps({"status": row.status}) if data is None else data, now))
+             row.error, row.worker, row.seconds, row.source_id, time.time()))
         return metrics
 
     def set_config(self, config: dict[str, Any]) -> None:
@@ -475,14 +471,6 @@ class Journal(JournalQueries):
         """Canonical hash -> the id of the first individual that has it."""
         self._flush()
         return dict(self._conn.execute("SELECT hash, MIN(id) FROM individuals GROUP BY hash"))
-
-    def first_with_hash(self, hash: str, before: int) -> int | None:  # noqa: A002
-        self._flush()
-        """The earliest individual with canonical hash ``hash`` and an id below ``before``."""
-        row = self._conn.execute(
-            "SELECT id FROM individuals WHERE hash = ? AND id < ? ORDER BY id LIMIT 1",
-            (hash, before)).fetchone()
-        return None if row is None else row[0]
 
     def best(self, k: int = 1) -> list[EvaluationRow]:
         """The ``k`` best successful evaluations (cached copies excluded), ties by birth order."""

@@ -19,7 +19,9 @@ birth order, every child is the first mutation (the textbook algorithm).
 from __future__ import annotations
 
 import random
+import struct
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,7 +42,7 @@ def _check_sample(options: dict[str, Any], label: str) -> None:
                           f"({options['population']}), got {options['sample']}")
 
 
-def tournament(members: list[Member], size: int, rng: np.random.Generator,
+def tournament(members: Sequence[Member], size: int, rng: np.random.Generator,
                private: random.Random) -> Member:
     """The winner of one tournament of ``size`` members drawn with replacement.
 
@@ -48,9 +50,46 @@ def tournament(members: list[Member], size: int, rng: np.random.Generator,
     ``rng`` seeds Python's Mersenne Twister, ``size`` ``random.choice`` calls pick the
     aspirants, and the first of the fittest wins (DEAP's ``max`` over fitnesses, whose ``>``
     is ``not <=`` on the weighted values). It seeds ``private`` instead of the global
-    ``random`` module, whose state DEAP's run saves and restores anyway.
+    ``random`` module, whose state DEAP's run saves and restores anyway, and reads the
+    twister's words in one batch: ``random.choice(seq)`` is ``seq[r]`` for the first
+    ``r = word >> (32 - k)`` below ``len(seq)``, ``k = len(seq).bit_length()``, one word a try
+    (``private`` is seeded anew at every call, so drawing more words than used changes nothing).
     """
     private.seed(int(rng.integers(0, 2**63 - 1)))
+    n = len(members)
+    k = n.bit_length()
+    if k > 32:  # not a population size: the library's own draws
+        return _tournament_by_choice(members, size, private)
+    shift = 32 - k
+    batch = 2 * size + 8  # a try succeeds with probability n / 2**k > 1/2
+    words = _words(private, batch)
+    used = 0
+    best: Member | None = None
+    best_w: tuple[float, ...] = ()
+    for _ in range(size):
+        while True:
+            if used == len(words):
+                words, used = _words(private, batch), 0
+            r = words[used] >> shift
+            used += 1
+            if r < n:
+                break
+        aspirant = members[r]
+        w = aspirant.fitness.wvalues
+        if best is None or not w <= best_w:
+            best, best_w = aspirant, w
+    assert best is not None  # size >= 1
+    return best
+
+
+def _words(private: random.Random, count: int) -> tuple[int, ...]:
+    """The next ``count`` 32-bit outputs of ``private``, in order (``getrandbits(32 * count)``
+    holds them little-endian, the first output lowest)."""
+    return struct.unpack(f"<{count}I", private.getrandbits(32 * count).to_bytes(4 * count,
+                                                                                 "little"))
+
+
+def _tournament_by_choice(members: Sequence[Member], size: int, private: random.Random) -> Member:
     choice = private.choice
     best = choice(members)
     best_w = best.fitness.wvalues
@@ -99,7 +138,7 @@ class RegularizedEvolution(Strategy):
             if self.asked < self.population_size or not self.population:
                 candidate = Candidate(random_genome(dag_space(self.space), self.rng))
             else:
-                parent = tournament(list(self.population), self.sample, self.rng, self._random)
+                parent = tournament(self.population, self.sample, self.rng, self._random)
                 candidate = self._child(parent)
                 for _ in range(RETRIES if self.asynchronous else 0):
                     if RecentGenomes.key(candidate.genome) not in self._recent:

@@ -312,3 +312,34 @@ def test_space_from_dict() -> None:
         space_from_dict({"name": "darts"})
     with pytest.raises(GenomeError, match="space.ops: unknown op 'conv_9x9'"):
         FreeSpace(ops=("conv_9x9",))
+
+
+@settings(max_examples=200, deadline=None)
+@given(genome=free_genomes(), op=st.text(max_size=6), space=st.text(max_size=6))
+def test_json_text_is_the_encoders(genome: DAGGenome, op: str, space: str) -> None:
+    """``to_json`` builds its text directly; it is exactly the JSON encoder's compact text of
+    ``to_dict()``, odd names (quotes, non-ASCII) included, widths or none."""
+    import json
+
+    edges = tuple(Edge(e.src, e.dst, op) if i == 0 else e for i, e in enumerate(genome.edges))
+    for variant in (genome, DAGGenome(space, genome.num_nodes, edges, genome.widths),
+                    DAGGenome(space, genome.num_nodes, edges)):
+        assert variant.to_json() == json.dumps(variant.to_dict(), separators=(",", ":"))
+
+
+def test_json_text_of_odd_numbers_is_the_encoders() -> None:
+    """Numbers that are not plain ints (a bool) take the encoder's path: the same text."""
+    import json
+
+    genome = DAGGenome("nb201", 4, (Edge(True, 2, "none"),))
+    assert genome.to_json() == json.dumps(genome.to_dict(), separators=(",", ":"))
+    assert '"edges":[[true,2,"none"]]' in genome.to_json()
+
+
+def test_checked_genome_equals_the_constructed_one() -> None:
+    edges = (Edge(0, 1, "none"), Edge(0, 2, "nor_conv_3x3"), Edge(1, 2, "skip_connect"))
+    checked = DAGGenome.checked("nb201", 3, edges)
+    made = DAGGenome("nb201", 3, edges)
+    assert checked == made and hash(checked) == hash(made)
+    assert checked.canonical_hash() == made.canonical_hash()
+    assert checked.to_json() == made.to_json() and checked.to_dict() == made.to_dict()

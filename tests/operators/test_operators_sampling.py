@@ -8,8 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from genomes import DAGGenome, FreeSpace, NB201Space, SearchSpace
+from genomes import DAGGenome, Edge, FreeSpace, NB201Space, SearchSpace
 from genomes.space import NB201_OPS
 from operators import random_genome
 from tests.operators.operators_strategies import free_spaces, seeds, spaces
@@ -94,3 +95,25 @@ def test_global_random_state_is_untouched(space: SearchSpace) -> None:
         random_genome(space, rng)
     assert (np.random.get_state()[1] == np_state).all()
     assert random.getstate() == py_state
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=seeds, ops=st.lists(st.sampled_from(NB201_OPS), min_size=1, max_size=8))
+def test_nb201_draws_are_the_per_edge_draws(seed: int, ops: list[str]) -> None:
+    """The batched NB201 sampler gives the genome, and leaves the generator in the state,
+    of one ``integers`` draw per edge in NAS-Bench-201's edge order (how runs were drawn
+    before it; resumed old campaigns replay their genomes)."""
+    space = NB201Space()
+    object.__setattr__(space, "ops", tuple(ops))  # a space restricted to some ops
+    fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+    distinct = list(dict.fromkeys(ops))
+    for _ in range(5):
+        edges = [Edge(src, dst, distinct[int(slow.integers(len(distinct)))])
+                 for dst in range(1, 4) for src in range(dst)]
+        expected = DAGGenome("nb201", 4, tuple(edges))
+        genome = random_genome(space, fast)
+        assert genome == expected and hash(genome) == hash(expected)
+        assert genome.to_json() == expected.to_json()
+        assert genome.canonical_hash() == expected.canonical_hash()
+        space.validate(genome)
+    assert fast.random() == slow.random()

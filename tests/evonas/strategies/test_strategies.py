@@ -7,6 +7,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evonas.strategies import (
     Evaluated,
@@ -101,3 +103,27 @@ def test_strategies_leave_global_random_alone() -> None:
     drive(make("generational"), 40)
     drive(make("regularized"), 40)
     assert (random.random(), np.random.random()) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(sizes=st.lists(st.integers(1, 4), min_size=1, max_size=70),
+       sample=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_tournament_picks_deaps_winner(sizes: list[int], sample: int, seed: int) -> None:
+    """Regularized evolution's tournament is DEAP's ``selTournament`` under ``deap_random``:
+    the same draw from the generator, the same winner (ties included), the same next draw."""
+    from deap import tools
+
+    from evonas.strategies.deap_bridge import Member, deap_random
+    from evonas.strategies.regularized import tournament
+
+    members = []
+    for i, level in enumerate(sizes):  # few distinct fitnesses: ties are common
+        member = Member(None, i)  # type: ignore[arg-type]
+        member.set_fitness(float(level))
+        members.append(member)
+    ours_rng, deap_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    ours = tournament(members, sample, ours_rng, random.Random())
+    with deap_random(deap_rng):
+        theirs = tools.selTournament(members, 1, sample)[0]
+    assert ours is theirs
+    assert ours_rng.random() == deap_rng.random()
