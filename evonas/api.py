@@ -447,7 +447,7 @@ def _evaluator_for(config: Config) -> Evaluator:
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     return make_evaluator(config.section("task"), config.section("space"),
-                          **config.section("evaluator"))
+                          **config.section("evaluator"), task=task)
 
 
 def run(config: str | Path | dict[str, Any], name: str | None = None,

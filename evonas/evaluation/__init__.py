@@ -24,7 +24,7 @@ from evonas.evaluation.batched import BatchedInProcessEvaluator
 from evonas.evaluation.inprocess import InProcessEvaluator
 from evonas.evaluation.memory import DEFAULT_SAFETY_FACTOR, MemoryEstimate, estimate_peak_memory
 from evonas.evaluation.pool import LocalPoolEvaluator, WorkerStartupError
-from evonas.tasks import build_task
+from evonas.tasks import Task, build_task
 from genomes import space_from_dict
 
 __all__ = [
@@ -80,7 +80,8 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
                    address: str | None = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
                    max_retries: int = 1, workers_per_device: int | None = None,
                    device_memory: int | str | None = None,
-                   memory_safety_factor: float = DEFAULT_SAFETY_FACTOR) -> Evaluator:
+                   memory_safety_factor: float = DEFAULT_SAFETY_FACTOR,
+                   task: Task | None = None) -> Evaluator:
     """The evaluator a campaign config asks for.
 
     Args:
@@ -105,6 +106,9 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
         device_memory: pool only: memory budget per device (bytes or ``"8GiB"``) for
             memory-aware dispatch; None: CUDA devices' own memory, no memory-aware dispatch on CPU.
         memory_safety_factor: pool only: multiplies every memory estimate.
+        task: in-process only: the task already built from ``task_config`` (a caller that
+            built it to check the config), used instead of building it again; workers build
+            their own.
 
     Returns:
         An :class:`InProcessEvaluator` (a :class:`BatchedInProcessEvaluator` for a task with
@@ -116,19 +120,20 @@ def make_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], wo
         ConfigError: when ``backend`` is ``"ray"`` and Ray is not installed.
         TaskError: when ``workers`` is 0 and the task config is invalid.
     """
+    built = {"built_task": task} if task is not None and backend == "local" else {}
     return _backend(backend)(task_config, space_config, workers=workers, timeout=timeout,
                              devices=devices, max_crashes=max_crashes,
                              max_tasks_per_worker=max_tasks_per_worker, address=address,
                              num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
                              workers_per_device=workers_per_device, device_memory=device_memory,
-                             memory_safety_factor=memory_safety_factor)
+                             memory_safety_factor=memory_safety_factor, **built)
 
 
 def _local_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], *, workers: int,
                      timeout: float | None, devices: list[str] | None, max_crashes: int,
                      max_tasks_per_worker: int | None, workers_per_device: int | None,
                      device_memory: int | str | None, memory_safety_factor: float,
-                     **_ray_only: Any) -> Evaluator:
+                     built_task: Task | None = None, **_ray_only: Any) -> Evaluator:
     """The ``local`` backend: in-process (``workers: 0``) or a pool of worker processes."""
     if workers < 0:
         raise ValueError(f"workers: must be 0 (in-process) or more, got {workers}")
@@ -138,7 +143,7 @@ def _local_evaluator(task_config: dict[str, Any], space_config: dict[str, Any], 
                              "(in-process evaluation); set workers to 1 or more")
         device = (devices or ["cpu"])[0]
         space = space_from_dict(space_config)
-        task = build_task(task_config, space)
+        task = built_task if built_task is not None else build_task(task_config, space)
         if hasattr(task, "evaluate_batch"):  # one call scores a whole generation
             return BatchedInProcessEvaluator(task, space, device)
         return InProcessEvaluator(task, space, device)

@@ -80,3 +80,28 @@ def test_faulty_task_rejects_unknown_fault_kinds():
         build_task({"name": "faulty", "faults": {"crash": [1]}}, NB201)
     with pytest.raises(TaskError, match=r"task\.faults\.exit: must be a list"):
         build_task({"name": "faulty", "faults": {"exit": 3}}, NB201)
+
+
+def test_in_process_campaign_builds_its_task_once(tmp_path):
+    """``evonas run`` with ``workers: 0`` checks the task config by building the task, then
+    evaluates with that same task (a dataset is loaded once, not twice)."""
+    from evonas.api import start_campaign
+    from evonas.config import load_config
+
+    built = []
+
+    def factory(config, space):
+        built.append(config)
+        return TabularTask()
+
+    register_task("test_counted", factory, {})
+    try:
+        start_campaign(load_config({
+            "name": "once", "seed": 0, "runs_dir": str(tmp_path), "space": {"name": "nb201"},
+            "task": {"name": "test_counted"}, "strategy": {"name": "random"},
+            "evaluator": {"workers": 0}, "budget": {"evaluations": 3},
+            "campaign": {"progress": False}}))
+    finally:
+        registry._FACTORIES.pop("test_counted")
+        TASK_DEFAULTS.pop("test_counted")
+    assert len(built) == 1
