@@ -14,8 +14,10 @@ Tables:
 * ``snapshots``: strategy state (JSON, RNG included) and campaign counters at a point in the
   campaign; resume loads the last one and replays the journal after it.
 
-The campaign process is the only writer. WAL mode lets readers (``evonas status``, reports) open
-the file while a campaign runs. Nothing here is pickle: genomes, metrics and states are JSON.
+The schema is :mod:`evonas.storage.schema`; the checks run before anything reads a journal are
+:mod:`evonas.storage.integrity`. The campaign process is the only writer. WAL mode lets readers
+(``evonas status``, reports) open the file while a campaign runs. Nothing here is pickle:
+genomes, metrics and states are JSON.
 """
 
 from __future__ import annotations
@@ -26,57 +28,19 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evonas.errors import JournalError  # an EvonasError; exported here as before
+from evonas.storage.integrity import SQLITE_ERRORS, check_journal, one_line, reading_journal
 from evonas.storage.queries import JournalQueries
+from evonas.storage.schema import JOURNAL_FILE, SCHEMA, SCHEMA_VERSION
 from evonas.storage.status import STATUS_VALUES, Status
 
-SCHEMA_VERSION = 1
-JOURNAL_FILE = "journal.sqlite"
+__all__ = ["JOURNAL_FILE", "SCHEMA_VERSION", "EvaluationRow", "IndividualRow", "Journal",
+           "JournalError", "Snapshot", "json_safe", "reading_journal", "safe_write_text"]
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE individuals (
-    id INTEGER PRIMARY KEY,
-    genome TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    parents TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    generation INTEGER,
-    created_at REAL NOT NULL
-);
-CREATE TABLE evaluations (
-    individual_id INTEGER PRIMARY KEY REFERENCES individuals (id),
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'cached')),
-    fitness REAL,
-    metrics TEXT NOT NULL,
-    error TEXT,
-    worker TEXT,
-    seconds REAL,
-    source_id INTEGER,
-    finished_at REAL NOT NULL
-);
-CREATE INDEX evaluations_by_fitness ON evaluations (fitness);
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    individual_id INTEGER,
-    data TEXT,
-    at REAL NOT NULL
-);
-CREATE TABLE snapshots (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    next_id INTEGER NOT NULL,
-    told INTEGER NOT NULL,
-    evaluations INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    at REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -184,7 +148,7 @@ class Journal(JournalQueries):
         conn.execute("PRAGMA synchronous=OFF")
         now = time.time()
         conn.execute("BEGIN")
-        for statement in _SCHEMA.split(";"):
+        for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.executemany("INSERT INTO meta VALUES (?, ?)", [
@@ -211,7 +175,7 @@ class Journal(JournalQueries):
         simulations drive a real :class:`~evonas.campaign.Campaign` with it; it is gone once
         closed."""
         conn = sqlite3.connect(":memory:", isolation_level=None)
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
         conn.execute("PRAGMA trusted_schema=OFF")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("BEGIN")
@@ -253,7 +217,7 @@ class Journal(JournalQueries):
             _check_writable(path)
         conn = _connect_readonly(path)  # checks first: a bad file is left untouched
         try:
-            _check_journal(conn, path)
+            check_journal(conn, path)
         except BaseException:
             conn.close()
             raise
@@ -262,10 +226,10 @@ class Journal(JournalQueries):
             try:
                 conn = sqlite3.connect(path, isolation_level=None)
                 _configure(conn)
-            except _SQLITE_ERRORS as exc:
+            except SQLITE_ERRORS as exc:
                 conn.close()
                 raise JournalError(f"{path}: cannot open the journal for writing "
-                                   f"({_one_line(exc)})") from None
+                                   f"({one_line(exc)})") from None
         return cls(path, conn, readonly)
 
     def check_rows(self) -> None:
@@ -275,7 +239,7 @@ class Journal(JournalQueries):
         Raises:
             JournalError: naming the file and the table, row and column at fault.
         """
-        _check_journal(self._conn, self.path)
+        check_journal(self._conn, self.path)
 
     def check_integrity(self) -> None:
         """Check everything a resume relies on, before it writes anything.
@@ -292,7 +256,7 @@ class Journal(JournalQueries):
         from genomes import GenomeError, genome_from_dict
 
         with reading_journal(self.path):
-            _check_journal(self._conn, self.path)
+            check_journal(self._conn, self.path)
             self.config()
             parsed: dict[str, str | None] = {}  # genome text -> error (repeats parse once)
             for id_, text in self._conn.execute("SELECT id, genome FROM individuals ORDER BY id"):
@@ -301,7 +265,7 @@ class Journal(JournalQueries):
                         genome_from_dict(_loads(text, self.path, f"individuals[{id_}].genome"))
                         parsed[text] = None
                     except GenomeError as exc:
-                        parsed[text] = _one_line(exc)
+                        parsed[text] = one_line(exc)
                 if parsed[text] is not None:
                     raise JournalError(f"{self.path}: individuals[{id_}].genome: {parsed[text]}")
             for row in self._conn.execute(_INDIVIDUAL_SELECT + " ORDER BY id"):
@@ -566,99 +530,9 @@ def safe_write_text(run_dir: Path, name: str, text: str) -> Path:
 # ------------------------------------------------------------------ opening and checking
 #: Files SQLite keeps next to the journal (WAL mode, and a rollback journal).
 _SIDE_FILES = ("-wal", "-shm", "-journal")
-#: Every table of the schema and its columns, in order.
-_TABLES: dict[str, tuple[str, ...]] = {
-    "meta": ("key", "value"),
-    "individuals": ("id", "genome", "hash", "parents", "operator", "generation", "created_at"),
-    "evaluations": ("individual_id", "status", "fitness", "metrics", "error", "worker",
-                    "seconds", "source_id", "finished_at"),
-    "events": ("seq", "kind", "individual_id", "data", "at"),
-    "snapshots": ("seq", "next_id", "told", "evaluations", "state", "at"),
-}
 _INDIVIDUAL_SELECT = "SELECT id, genome, hash, parents, operator, generation FROM individuals"
 _EVALUATION_SELECT = ("SELECT individual_id, status, fitness, metrics, error, worker, seconds, "
                       "source_id FROM evaluations")
-_MAX_REAL = "1.7976931348623157e308"
-#: What SQLite raises on a damaged file: its errors, and (Python decodes SQLite's messages as
-#: UTF-8) a UnicodeDecodeError when a message quotes damaged bytes of the schema.
-_SQLITE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
-
-
-def _json_object(column: str) -> str:
-    """CASE branches: ``column`` is not the JSON text of an object (checked in order, so
-    ``json_type`` never sees malformed text)."""
-    return (f"WHEN typeof({column}) != 'text' THEN '{column}: not text' "
-            f"WHEN NOT json_valid({column}) THEN '{column}: not valid JSON' "
-            f"WHEN json_type({column}) != 'object' THEN '{column}: not a JSON object' ")
-
-
-def _finite(column: str, what: str = "a finite number or null") -> str:
-    return (f"WHEN typeof({column}) NOT IN ('integer', 'real', 'null') "
-            f"THEN '{column}: not {what}' "
-            f"WHEN {column} > {_MAX_REAL} OR {column} < -{_MAX_REAL} "
-            f"THEN '{column}: not {what}' ")
-
-
-#: ``(table, SQL returning (row key, problem) of the first bad row)``, in the order checked.
-_ROW_CHECKS: tuple[tuple[str, str], ...] = (
-    ("meta", "SELECT key, CASE "
-             "WHEN typeof(value) != 'text' THEN 'value: not text' "
-             "WHEN NOT json_valid(value) THEN 'value: not valid JSON' "
-             "WHEN json_type(value) != 'object' THEN 'value: not a mapping' END AS bad "
-             "FROM meta WHERE key = 'config' AND bad IS NOT NULL"),
-    ("individuals", "SELECT id, CASE "
-                    "WHEN typeof(id) != 'integer' THEN 'id: not an integer' "
-                    + _json_object("genome") +
-                    "WHEN typeof(hash) != 'text' THEN 'hash: not text' "
-                    "WHEN typeof(parents) != 'text' THEN 'parents: not text' "
-                    "WHEN NOT json_valid(parents) THEN 'parents: not valid JSON' "
-                    "WHEN json_type(parents) != 'array' THEN 'parents: not a JSON list' "
-                    + _json_object("operator") +
-                    "WHEN typeof(generation) NOT IN ('integer', 'null') "
-                    "THEN 'generation: not an integer or null' END AS bad "
-                    "FROM individuals WHERE bad IS NOT NULL ORDER BY id LIMIT 1"),
-    ("individuals", "SELECT i.id, 'parents: ' || CASE WHEN p.type != 'integer' "
-                    "THEN 'not a list of individual ids' WHEN p.value = i.id "
-                    "THEN 'lists the individual itself (a parent cycle)' "
-                    "ELSE 'individual ' || p.value || ' is not born before it (a parent cycle?)' "
-                    "END FROM individuals i, json_each(i.parents) AS p "
-                    "WHERE p.type != 'integer' OR p.value < 0 OR p.value >= i.id "
-                    "ORDER BY i.id LIMIT 1"),
-    ("evaluations", "SELECT individual_id, CASE "
-                    "WHEN typeof(individual_id) != 'integer' "
-                    "THEN 'individual_id: not an integer' "
-                    "WHEN typeof(status) != 'text' OR status NOT IN ('ok', 'failed', 'cached') "
-                    "THEN 'status: not ok, failed or cached' "
-                    + _finite("fitness") + _json_object("metrics") +
-                    "WHEN typeof(error) NOT IN ('text', 'null') THEN 'error: not text or null' "
-                    "WHEN typeof(worker) NOT IN ('text', 'null') THEN 'worker: not text or null' "
-                    + _finite("seconds") +
-                    "WHEN typeof(source_id) NOT IN ('integer', 'null') "
-                    "THEN 'source_id: not an integer or null' "
-                    "WHEN source_id < 0 OR source_id >= individual_id "
-                    "THEN 'source_id: not an individual born before it' "
-                    "WHEN status = 'cached' AND source_id IS NULL "
-                    "THEN 'source_id: missing for a cached copy' "
-                    "WHEN NOT EXISTS (SELECT 1 FROM individuals i WHERE i.id = individual_id) "
-                    "THEN 'individual_id: no such individual' END AS bad "
-                    "FROM evaluations WHERE bad IS NOT NULL ORDER BY individual_id LIMIT 1"),
-    ("events", "SELECT seq, CASE "
-               "WHEN typeof(kind) != 'text' THEN 'kind: not text' "
-               "WHEN typeof(individual_id) NOT IN ('integer', 'null') "
-               "THEN 'individual_id: not an integer or null' "
-               "WHEN data IS NOT NULL AND typeof(data) != 'text' THEN 'data: not text' "
-               "WHEN data IS NOT NULL AND NOT json_valid(data) THEN 'data: not valid JSON' "
-               "END AS bad FROM events WHERE bad IS NOT NULL ORDER BY seq LIMIT 1"),
-    ("snapshots", "SELECT seq, CASE "
-                  "WHEN typeof(next_id) != 'integer' THEN 'next_id: not an integer' "
-                  "WHEN typeof(told) != 'integer' THEN 'told: not an integer' "
-                  "WHEN typeof(evaluations) != 'integer' THEN 'evaluations: not an integer' "
-                  + _json_object("state") +
-                  "WHEN json_type(state, '$.strategy') IS NOT 'object' "
-                  "THEN 'state.strategy: missing or not a mapping' END AS bad "
-                  "FROM (SELECT * FROM snapshots ORDER BY seq DESC LIMIT 1) "
-                  "WHERE bad IS NOT NULL"),
-)
 
 
 def _check_writable(path: Path) -> None:
@@ -701,87 +575,15 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA trusted_schema=OFF")
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             return conn
-        except _SQLITE_ERRORS as exc:
+        except SQLITE_ERRORS as exc:
             if conn is not None:
                 conn.close()
             first = first or exc
-    raise JournalError(f"{path}: not a readable evonas journal ({_one_line(first)})")
+    raise JournalError(f"{path}: not a readable evonas journal ({one_line(first)})")
 
 
-def _check_journal(conn: sqlite3.Connection, path: Path) -> None:
-    """The schema (before any query touches a table), the file's integrity, the schema version
-    and every row's types."""
-    try:
-        _check_schema(conn, path)
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise JournalError(f"{path}: the journal is corrupted ({_one_line(check)})")
-        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        version_text = rows.get("schema_version")
-        if not isinstance(version_text, str) or not version_text.isdigit():
-            raise JournalError(f"{path}: meta.schema_version is missing or invalid")
-        version = int(version_text)
-        if version > SCHEMA_VERSION:
-            raise JournalError(f"{path}: meta.schema_version is {version}, newer than this "
-                               f"evonas reads ({SCHEMA_VERSION}); upgrade evonas to open it")
-        if "config" not in rows:
-            raise JournalError(f"{path}: meta.config is missing")
-        for table, sql in _ROW_CHECKS:
-            if table == "evaluations":  # every individual is there before what refers to them
-                _check_ids(conn, path)
-            bad = conn.execute(sql).fetchone()
-            if bad is not None:
-                key = bad[0] if isinstance(bad[0], int) else repr(bad[0])
-                raise JournalError(f"{path}: {table}[{key}].{bad[1]}")
-    except _SQLITE_ERRORS as exc:
-        raise JournalError(f"{path}: not a readable evonas journal ({_one_line(exc)})") from None
 
 
-def _check_ids(conn: sqlite3.Connection, path: Path) -> None:
-    """Individual ids are 0, 1, 2... (birth order), none missing, none repeated."""
-    count, low, high, distinct = conn.execute(
-        "SELECT COUNT(*), MIN(id), MAX(id), COUNT(DISTINCT id) FROM individuals").fetchone()
-    if count and (low != 0 or high != count - 1 or distinct != count):
-        missing = 0 if low != 0 else conn.execute(
-            "SELECT MIN(a.id) + 1 FROM individuals a WHERE a.id < ? AND NOT EXISTS "
-            "(SELECT 1 FROM individuals b WHERE b.id = a.id + 1)", (high,)).fetchone()[0]
-        what = f"individual {missing} is missing" if missing is not None else "ids repeat"
-        raise JournalError(f"{path}: individuals: the ids are not 0..{count - 1} in birth "
-                           f"order ({what})")
-
-
-def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Every table of the schema is a plain table with its columns; no views, no triggers
-    (a view or trigger runs SQL of the file's choosing: a recursive view never ends)."""
-    kinds: dict[str, str] = {}
-    for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
-        if kind in ("view", "trigger"):
-            raise JournalError(f"{path}: holds a {kind} ({_one_line(name)!r:.60}); an evonas "
-                               f"journal has none, refusing to read it")
-        if kind == "table":
-            kinds[name] = "virtual" if str(sql or "").lstrip()[:14].upper() == \
-                "CREATE VIRTUAL" else "table"
-    if not kinds:
-        raise JournalError(f"{path}: not an evonas journal (an empty database)")
-    for table, columns in _TABLES.items():
-        if table not in kinds:
-            raise JournalError(f"{path}: the table {table!r} is missing")
-        if kinds[table] != "table":
-            raise JournalError(f"{path}: {table!r} is a virtual table, not a journal table")
-        have = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-        missing = [c for c in columns if c not in have]
-        if missing:
-            raise JournalError(f"{path}: {table}.{missing[0]}: the column is missing")
-
-
-@contextmanager
-def reading_journal(path: Path) -> Iterator[None]:
-    """Turn SQLite errors met while reading a journal into :class:`JournalError` naming the file
-    (a damaged page that :meth:`Journal.open`'s checks did not reach)."""
-    try:
-        yield
-    except _SQLITE_ERRORS as exc:
-        raise JournalError(f"{path}: cannot read the journal ({_one_line(exc)})") from None
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -799,10 +601,6 @@ def _text(data: bytes) -> str:
         return data.decode("utf-8", "replace")
 
 
-def _one_line(value: object, limit: int = 200) -> str:
-    """``value`` as one short line (for messages quoting file content)."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _loads(text: Any, path: Path, where: str) -> Any:
@@ -812,7 +610,7 @@ def _loads(text: Any, path: Path, where: str) -> Any:
     try:
         return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise JournalError(f"{path}: {where}: not valid JSON ({_one_line(exc, 80)})") from None
+        raise JournalError(f"{path}: {where}: not valid JSON ({one_line(exc, 80)})") from None
 
 
 def _no_constant(name: str) -> Any:

@@ -23,6 +23,7 @@ from evonas.storage import (
     safe_write_text,
 )
 from evonas.storage import journal as journal_module
+from evonas.storage.schema import SCHEMA
 
 GENOME = {"kind": "dag", "version": 1, "space": "nb201", "num_nodes": 4,
           "edges": [[0, 1, "none"], [0, 2, "nor_conv_3x3"], [0, 3, "nor_conv_1x1"],
@@ -112,7 +113,7 @@ def test_ancestry_walks_end_even_on_a_cycle(tmp_path: Path) -> None:
     with Journal.open(folder / JOURNAL_FILE, readonly=True) as journal:
         journal._conn.close()
         journal._conn = sqlite3.connect(":memory:")
-        journal._conn.executescript(journal_module._SCHEMA)
+        journal._conn.executescript(SCHEMA)
         journal._conn.executemany(
             "INSERT INTO individuals VALUES (?, '{}', 'h', ?, '{\"op\":\"m\"}', NULL, 0)",
             [(0, "[]"), (1, "[2]"), (2, "[1]"), (3, "[3]")])
