@@ -80,7 +80,7 @@ from evonas.reporting import CallbackReporter, Reporter, ReporterSet
 from evonas.storage import EvaluationRow, Journal, JournalError, Snapshot
 from evonas.strategies import Candidate, Evaluated, Strategy, build_strategy, search_seconds
 from evonas.strategies.prescreen import wrap_strategy
-from genomes import CPPNGenome, DAGGenome, genome_from_dict
+from genomes import CPPNGenome, DAGGenome, Genome, genome_from_dict
 
 #: Default cap on individuals per budgeted evaluation: a strategy that keeps proposing
 #: architectures already evaluated (cache hits are free) stops there instead of running forever.
@@ -367,6 +367,7 @@ class Campaign:
             order = first.get("order") if isinstance(first, dict) else None
             self.order = order if order in ORDERS else "birth"
         self.strategy.asynchronous = self.order == "async"
+        self.strategy.bind_known(self._known)
         row = self.journal.last_snapshot()
         last = self.journal.counts()["individuals"]
         self._replay_until = last
@@ -535,6 +536,13 @@ class Campaign:
             self._to_dispatch.append(pending)  # the common case of _settle
         else:
             self._settle(pending, recorded)
+
+    def _known(self, genome: Genome) -> bool:
+        """Whether an individual born before the next one has ``genome``'s canonical hash
+        (what :meth:`Strategy.known` answers; the same during a replay, whose journal holds
+        later individuals too)."""
+        first = self._first_by_hash.get(genome.canonical_hash())
+        return first is not None and first < self.next_id
 
     def _source_of(self, genome_hash: str, ind_id: int) -> int | None:
         """The earliest individual before ``ind_id`` with this canonical hash, if any."""

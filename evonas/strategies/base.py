@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -237,6 +238,26 @@ class Strategy(abc.ABC):
         the task in the campaign process to train its supernet on the task's data.
         """
         return None
+
+    def known(self, genome: Genome) -> bool:
+        """Whether the campaign has ``genome`` already: an individual born before this ask with
+        the same canonical hash (evaluated, in flight or a cached copy). Default: nothing is
+        known; a campaign binds its own answer with :meth:`bind_known`.
+
+        Told asynchronously, a strategy that can breed a candidate again asks it so that it
+        proposes genomes the campaign does not have (a known one costs an individual and no
+        evaluation, and a converged population would propose little else).
+        """
+        answer = self.__dict__.get("_known")
+        return answer is not None and answer(genome)
+
+    def bind_known(self, known: Callable[[Genome], bool]) -> None:
+        """Answer :meth:`known` with ``known`` (the campaign binds it before the first ask).
+
+        Its answers depend only on the individuals born before each ask, so the asks a resumed
+        campaign replays get the answers the first run got.
+        """
+        self.__dict__["_known"] = known
 
 
 def search_seconds(operator: dict[str, Any]) -> float:

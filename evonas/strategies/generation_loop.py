@@ -19,7 +19,8 @@ textbook ones.
 Told asynchronously, a strategy that can breed a single candidate again (:meth:`_rebreed`:
 (mu + lambda) and NSGA-II mutate the child once more, generation 0 draws another random genome)
 also keeps its proposals new: a bred candidate whose genome (canonical hash) the strategy has
-handed out before, or that repeats one of its own batch, is bred again, up to
+handed out before, or that repeats one of its own batch, or that the campaign has already
+(:meth:`Strategy.known`; not for a state saved before that check existed), is bred again, up to
 :data:`DUPLICATE_RETRIES` times (:mod:`evonas.strategies.recent`). Told in birth order, nothing
 is bred again (the textbook algorithm, bit-identical reruns).
 """
@@ -59,6 +60,7 @@ class GenerationalStrategy(Strategy):
         self._queue: list[Candidate] = []
         self._waiting = 0
         self._seen = RecentGenomes()  # told asynchronously: the latest genomes bred
+        self._avoid_known = True  # told asynchronously: also breed again what the campaign has
 
     def _rebreed(self, candidate: Candidate) -> Candidate | None:
         """Another candidate in place of ``candidate``, whose genome was handed out before (told
@@ -76,7 +78,7 @@ class GenerationalStrategy(Strategy):
         for candidate in candidates:
             key = RecentGenomes.key(candidate.genome)
             for _ in range(DUPLICATE_RETRIES):
-                if key not in seen:
+                if key not in seen and not (self._avoid_known and self.known(candidate.genome)):
                     break
                 again = self._rebreed(candidate)
                 if again is None:
@@ -156,7 +158,8 @@ class GenerationalStrategy(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(generation=self.generation, told=[m.to_dict() for m in self._told],
-                     queue=[c.to_dict() for c in self._queue], waiting=self._waiting)
+                     queue=[c.to_dict() for c in self._queue], waiting=self._waiting,
+                     avoid_known=self._avoid_known)
         if self._seen:
             state["seen"] = self._seen.to_list()
         for name in self.member_lists:
@@ -170,5 +173,7 @@ class GenerationalStrategy(Strategy):
         self._queue = [Candidate.from_dict(c) for c in state["queue"]]
         self._waiting = state["waiting"]
         self._seen = RecentGenomes(state.get("seen", ()))
+        # a state from before it: no (its resume replays the asks it made)
+        self._avoid_known = bool(state.get("avoid_known", False))
         for name in self.member_lists:
             setattr(self, name, [self._member_from_dict(m) for m in state[name]])

@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -312,6 +313,10 @@ class Prescreened(Strategy):
     @property
     def done(self) -> bool:
         return self.inner.done
+
+    def bind_known(self, known: Callable[[Genome], bool]) -> None:
+        super().bind_known(known)
+        self.inner.bind_known(known)
 
     def bind_task(self, task_config: dict[str, Any]) -> None:
         """Bind the inner strategy, then build the scorers' dataset task and batch."""

@@ -10,10 +10,12 @@ Steady state, one child at a time:
 3. Every evaluated child joins the population; when it holds more than ``population`` members the
    **oldest** dies, whatever its fitness.
 
-Told asynchronously, a child whose genome was handed out lately is mutated again from the same
-parent, up to :data:`~evonas.strategies.recent.RETRIES` times (:mod:`evonas.strategies.recent`):
-a converged population would otherwise keep proposing cells the campaign already has. Told in
-birth order, every child is the first mutation (the textbook algorithm).
+Told asynchronously, a child whose genome was handed out lately (:mod:`evonas.strategies.recent`)
+or that the campaign has already (:meth:`Strategy.known`) is mutated again from the same parent,
+up to :data:`~evonas.strategies.recent.RETRIES` times, and when all of those are known, mutated
+further from the last one, a step at a time: a converged population would otherwise keep
+proposing cells the campaign already has (cached copies: individuals without evaluations, while
+workers idle). Told in birth order, every child is the first mutation (the textbook algorithm).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from evonas.strategies import shared_options as shared
 from evonas.strategies.base import Candidate, Evaluated, Strategy, dag_genome, dag_space
 from evonas.strategies.deap_bridge import Member
 from evonas.strategies.recent import RETRIES, RecentGenomes
-from genomes import SearchSpace
+from genomes import Genome, SearchSpace
 from operators import mutate, random_genome
 
 
@@ -131,6 +133,8 @@ class RegularizedEvolution(Strategy):
         self.asked = 0
         self._random = random.Random()  # seeded from rng before each tournament
         self._recent = RecentGenomes()  # told asynchronously: the latest genomes handed out
+        # told asynchronously: avoid what the campaign has, walking on from known children
+        self._avoid_known = True
 
     def ask(self, n: int) -> list[Candidate]:
         out = []
@@ -140,15 +144,41 @@ class RegularizedEvolution(Strategy):
             else:
                 parent = tournament(self.population, self.sample, self.rng, self._random)
                 candidate = self._child(parent)
-                for _ in range(RETRIES if self.asynchronous else 0):
-                    if RecentGenomes.key(candidate.genome) not in self._recent:
-                        break
-                    candidate = self._child(parent)
+                if self.asynchronous:
+                    candidate = self._new_child(parent, candidate)
             if self.asynchronous:
                 self._recent.add(RecentGenomes.key(candidate.genome))
             out.append(candidate)
             self.asked += 1
         return out
+
+    def _new_child(self, parent: Member, candidate: Candidate) -> Candidate:
+        """Told asynchronously: ``candidate``, or when its genome was handed out lately or the
+        campaign has it, another mutation of ``parent`` (up to :data:`RETRIES` times); when
+        every one of those is known too, a walk from the last of them, one more mutation at a
+        time (up to :data:`RETRIES` steps), whose record lists the steps before its own
+        (``via``). Neither the campaign's knowledge nor the walk is used in the state of a
+        campaign begun before they existed, so its resume replays the asks it made."""
+        for _ in range(RETRIES):
+            if not self._handed_out(candidate.genome):
+                return candidate
+            candidate = self._child(parent)
+        if not self._avoid_known:
+            return candidate
+        via: list[dict[str, Any]] = []
+        for _ in range(RETRIES):
+            if not self._handed_out(candidate.genome):
+                break
+            via.append(candidate.operator)
+            child, record = mutate(dag_genome(candidate.genome, self.name), self.rng,
+                                   dag_space(self.space), self.mutation_weights)
+            candidate = Candidate(child, (parent.id,), {**record, "via": list(via)})
+        return candidate
+
+    def _handed_out(self, genome: Genome) -> bool:
+        """Whether ``genome`` was handed out lately or the campaign has it."""
+        return RecentGenomes.key(genome) in self._recent or (self._avoid_known
+                                                              and self.known(genome))
 
     def _child(self, parent: Member) -> Candidate:
         child, record = mutate(dag_genome(parent.genome, self.name), self.rng,
@@ -170,7 +200,8 @@ class RegularizedEvolution(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(asked=self.asked, population=[m.to_dict() for m in self.population])
+        state.update(asked=self.asked, population=[m.to_dict() for m in self.population],
+                     avoid_known=self._avoid_known)
         if self._recent:
             state["recent"] = self._recent.to_list()
         return state
@@ -180,6 +211,8 @@ class RegularizedEvolution(Strategy):
         self.asked = state["asked"]
         self.population = deque(Member.from_dict(m) for m in state["population"])
         self._recent = RecentGenomes(state.get("recent", ()))
+        # a state from before it: neither (its resume replays the asks it made)
+        self._avoid_known = bool(state.get("avoid_known", False))
 
     def summary(self) -> dict[str, Any]:
         return {"population": len(self.population)}

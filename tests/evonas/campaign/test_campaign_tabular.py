@@ -116,3 +116,24 @@ def test_device_seconds_budget_stops_the_campaign(tmp_path: Path) -> None:
     assert status["state"] == "completed"
     assert 0 < status["evaluations"] < 5000
     assert status["device_seconds"] >= 0.002
+
+
+def test_async_regularized_evolution_proposes_what_the_campaign_lacks(tmp_path: Path) -> None:
+    """Told asynchronously, regularized evolution asks the campaign what it has and walks on
+    from known children: a converged population keeps evaluating new cells instead of
+    proposing cached copies (the textbook algorithm, in birth order, proposes copies)."""
+    overrides = {"budget__evaluations": 1000, "budget__max_individuals": 40_000,
+                 "strategy__population": 5, "strategy__sample": 3}
+    textbook = evonas.run(tabular_config(tmp_path, name="birth", **overrides))
+    told_async = evonas.run(tabular_config(tmp_path, name="async", campaign__order="async",
+                                           **overrides))
+    assert len(textbook.individuals()) > 1.5 * 1000  # many cached copies
+    individuals = told_async.individuals()
+    assert sum(ind.status == "ok" for ind in individuals) == 1000
+    assert len(individuals) < 1.1 * 1000
+    walked = [ind for ind in individuals if "via" in ind.operator]
+    assert walked, "the population converged: some children are walks from known ones"
+    for ind in walked:  # each step of a walk is a mutation record, the last one its own
+        assert all("op" in step for step in ind.operator["via"])
+    assert max(ind.fitness or 0 for ind in individuals) >= \
+        max(ind.fitness or 0 for ind in textbook.individuals())

@@ -127,3 +127,19 @@ def test_tournament_picks_deaps_winner(sizes: list[int], sample: int, seed: int)
         theirs = tools.selTournament(members, 1, sample)[0]
     assert ours is theirs
     assert ours_rng.random() == deap_rng.random()
+
+
+def test_regularized_evolution_state_from_before_the_known_check_keeps_it_off() -> None:
+    """A state saved before regularized evolution asked the campaign what it has resumes
+    without asking (its replayed asks are the ones it made); a new state asks."""
+    space = NB201Space()
+    fresh = RegularizedEvolution(space, np.random.default_rng(0), population=4, sample=2)
+    state = fresh.state_dict()
+    assert state["avoid_known"] is True
+    del state["avoid_known"]
+    old = RegularizedEvolution(space, np.random.default_rng(0), population=4, sample=2)
+    old.load_state_dict(json.loads(json.dumps(state)))
+    old.bind_known(lambda genome: True)
+    assert not old._handed_out(old.space.sample(np.random.default_rng(1)))
+    fresh.bind_known(lambda genome: True)
+    assert fresh._handed_out(fresh.space.sample(np.random.default_rng(1)))
