@@ -47,6 +47,40 @@ _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 ACTIVATIONS: tuple[str, ...] = (
     "sigmoid", "tanh", "sin", "gauss", "relu", "abs", "identity", "step",
 )
+#: Cached views that depend only on a genome's structure (ids, endpoints, enable flags), which
+#: :meth:`CPPNGenome._derive` carries over to a child with new gene values.
+_STRUCTURE_CACHES = ("_valid", "_recurrent", "_topological", "_live", "_layout", "_innovations",
+                     "_canon_plan", "_plain")
+#: Activation names the fast JSON writer may put between quotes as they are (no escaping), each
+#: mapped to itself (a ``str`` subclass equal to a name is written as the name, as the encoder
+#: does).
+_PLAIN_ACTIVATIONS = {a: a for a in ACTIVATIONS}
+_FLOAT_TYPE = frozenset({float})
+_INT_TYPE = frozenset({int})
+_BOOL_TYPE = frozenset({bool})
+_NON_FINITE = frozenset({"nan", "inf", "-inf"})
+
+#: ``repr`` of float values seen lately, by value: children copy most of their parents' values
+#: (crossover, unmutated genes), and shortest-repr formatting is the dearest part of writing a
+#: genome. Zeros are never stored (``0.0 == -0.0``, whose reprs differ); cleared when full.
+_REPR_CACHE: dict[float, str] = {}
+_REPR_CACHE_SIZE = 1 << 16
+
+
+def _reprs_of(values: list[float]) -> list[str]:
+    """``[repr(v) for v in values]`` for finite or not floats (exact ``float`` only)."""
+    cache = _REPR_CACHE
+    out = list(map(cache.get, values))
+    if None in out:
+        if len(cache) > _REPR_CACHE_SIZE:
+            cache.clear()
+        for k, text in enumerate(out):
+            if text is None:
+                value = values[k]
+                text = out[k] = float.__repr__(value)
+                if value != 0.0 and value - value == 0.0:  # finite, non-zero
+                    cache[value] = text
+    return out  # type: ignore[return-value]
 
 
 class NodeGene(NamedTuple):
@@ -136,6 +170,22 @@ class CPPNGenome:
         if cached is None:
             cached = self.__dict__["_connection_map"] = {c.innovation: c
                                                          for c in self.connections}
+        return cached
+
+    @property
+    def weight_map(self) -> dict[int, float]:
+        """Connection weights by innovation number (innovation order)."""
+        cached = self.__dict__.get("_weight_map")
+        if cached is None:
+            cached = self.__dict__["_weight_map"] = {c[0]: c[3] for c in self.connections}
+        return cached
+
+    @property
+    def innovations(self) -> tuple[int, ...]:
+        """The connection genes' innovation numbers, ascending."""
+        cached = self.__dict__.get("_innovations")
+        if cached is None:
+            cached = self.__dict__["_innovations"] = tuple(c[0] for c in self.connections)
         return cached
 
     @property
@@ -235,10 +285,7 @@ class CPPNGenome:
 
     def live_nodes(self) -> set[int]:
         """Non-input nodes some output depends on through enabled connections (outputs included)."""
-        cached = self.__dict__.get("_live")
-        if cached is None:
-            cached = self.__dict__["_live"] = frozenset(self._find_live())
-        return set(cached)
+        return set(self._live_set())
 
     def _find_live(self) -> set[int]:
         incoming: dict[int, list[int]] = {}
@@ -286,11 +333,14 @@ class CPPNGenome:
         """:meth:`with_values` without its checks, for callers that build the new genes from
         this genome's own, position by position (the NEAT operators)."""
         child = object.__new__(CPPNGenome)  # same ids in the same order: no re-sorting
-        child.__dict__.update(num_inputs=self.num_inputs, num_outputs=self.num_outputs,
-                              nodes=nodes, connections=connections)
-        for key in ("_valid", "_recurrent", "_topological", "_live", "_layout"):
-            if key in self.__dict__:
-                child.__dict__[key] = self.__dict__[key]
+        mine = self.__dict__
+        derived = child.__dict__
+        derived.update(num_inputs=mine["num_inputs"], num_outputs=mine["num_outputs"],
+                       nodes=nodes, connections=connections)
+        for key in _STRUCTURE_CACHES:
+            value = mine.get(key)
+            if value is not None:
+                derived[key] = value
         return child
 
     # ----------------------------------------------------------------- invariants
@@ -361,8 +411,8 @@ class CPPNGenome:
         numbering, disabled genes and dead nodes do not matter. Recurrent CPPNs: the live
         enabled connections and nodes, listed with their ids.
         """
-        live = self.live_nodes()
         if not self.is_feed_forward:
+            live = self._live_set()
             nodes = ";".join(f"{n.id}:{n.activation}:{n.bias!r}" for n in self.nodes
                              if n.id in live)
             rec = self.recurrent_innovations
@@ -371,16 +421,44 @@ class CPPNGenome:
                 for c in sorted(self.enabled_connections, key=lambda c: (c.src, c.dst))
                 if c.dst in live)
             return f"rec|{self.num_inputs}|{nodes}|{conns}"
-        incoming: dict[int, list[ConnectionGene]] = {}
-        for c in self.enabled_connections:
-            if c.weight != 0.0:
-                incoming.setdefault(c.dst, []).append(c)
-        expr: dict[int, str] = {i: f"in{i}" for i in self.input_ids}
-        for node in self.topological_order():
-            gene = self.node_map[node]
-            terms = sorted(f"{c.weight!r}*{expr[c.src]}" for c in incoming.get(node, ()))
-            expr[node] = _digest(f"{gene.activation}({gene.bias!r}+{'+'.join(terms)})")
-        return f"ff|{self.num_inputs}|" + ",".join(expr[o] for o in self.output_ids)
+        reprs = self._float_reprs()
+        if reprs is None:  # genes of unusual types: repr each value
+            bias_text = [repr(n.bias) for n in self.nodes]
+            weight_text = [repr(c.weight) for c in self.connections]
+        else:
+            bias_text, weight_text = reprs
+        genes, connections = self.nodes, self.connections
+        expr: dict[int, str] = {i: f"in{i}" for i in range(self.num_inputs)}
+        blake2b = hashlib.blake2b
+        for node, position, links in self._canonical_plan():
+            terms = sorted([f"{weight_text[k]}*{expr[src]}" for k, src in links
+                            if connections[k][3] != 0.0])
+            expr[node] = blake2b(
+                f"{genes[position][1]}({bias_text[position]}+{'+'.join(terms)})".encode(),
+                digest_size=10).hexdigest()
+        return f"ff|{self.num_inputs}|" + ",".join([expr[o] for o in self.output_ids])
+
+    def _canonical_plan(self) -> list[tuple[int, int, list[tuple[int, int]]]]:
+        """What :meth:`canonical_form` digests, in order (feed-forward genomes; structure only,
+        so it is cached and carried over by :meth:`with_values`): for each live node in
+        topological order, its id, its position in ``nodes`` and ``(position in connections,
+        source)`` of each enabled connection into it.
+
+        Only live nodes matter: an output's digest depends on live nodes and inputs alone (a
+        live node's enabled sources are live or inputs).
+        """
+        cached = self.__dict__.get("_canon_plan")
+        if cached is None:
+            live = self._live_set()
+            incoming: dict[int, list[tuple[int, int]]] = {}
+            for k, c in enumerate(self.connections):
+                if c[4] and c[2] in live:
+                    incoming.setdefault(c[2], []).append((k, c[1]))
+            position = {n[0]: k for k, n in enumerate(self.nodes)}
+            cached = self.__dict__["_canon_plan"] = [
+                (node, position[node], incoming.get(node, []))
+                for node in self._topo_order() if node in live]
+        return cached
 
     def canonical_hash(self) -> str:
         """SHA-1 hex digest of :meth:`canonical_form` (computed once per genome object)."""
@@ -389,6 +467,37 @@ class CPPNGenome:
             value = self.__dict__["_hash"] = hashlib.sha1(
                 f"cppn|{self.canonical_form()}".encode()).hexdigest()
         return value
+
+    def _live_set(self) -> frozenset[int]:
+        cached = self.__dict__.get("_live")
+        if cached is None:
+            cached = self.__dict__["_live"] = frozenset(self._find_live())
+        return cached
+
+    def _topo_order(self) -> list[int]:
+        """:meth:`topological_order`, the cached list itself (callers must not change it)."""
+        cached = self.__dict__.get("_topological")
+        if cached is None:
+            self.topological_order()
+            cached = self.__dict__["_topological"]
+        return cached
+
+    def _float_reprs(self) -> tuple[list[str], list[str]] | None:
+        """``repr`` of every bias and weight (gene order), made once per genome object and
+        shared by :meth:`canonical_form` and :meth:`to_json`; None unless every value is a
+        finite ``float`` (for which ``repr`` is what the JSON encoder writes)."""
+        cached = self.__dict__.get("_reprs")
+        if cached is None:
+            biases = [n[2] for n in self.nodes]
+            weights = [c[3] for c in self.connections]
+            if not _FLOAT_TYPE.issuperset(map(type, biases)) \
+                    or not _FLOAT_TYPE.issuperset(map(type, weights)):
+                return None
+            bias_text, weight_text = _reprs_of(biases), _reprs_of(weights)
+            if not _NON_FINITE.isdisjoint(bias_text) or not _NON_FINITE.isdisjoint(weight_text):
+                return None
+            cached = self.__dict__["_reprs"] = (bias_text, weight_text)
+        return cached
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -412,8 +521,40 @@ class CPPNGenome:
         """:meth:`to_dict` as compact JSON text (computed once per genome object)."""
         text = self.__dict__.get("_json")
         if text is None:
-            text = self.__dict__["_json"] = _encode_json(self.to_dict())
+            text = self.__dict__["_json"] = self._fast_json() or _encode_json(self.to_dict())
         return text
+
+    def _fast_json(self) -> str | None:
+        """:meth:`to_json`'s text written directly (the encoder's output, byte for byte), from
+        the shared float reprs; None when a field's type needs the encoder."""
+        reprs = self._float_reprs()
+        if reprs is None or not self._plain_fields():
+            return None
+        plain = _PLAIN_ACTIVATIONS
+        try:  # an activation outside ACTIVATIONS might need escaping: the encoder writes it
+            nodes = [f'[{i},"{plain[a]}",{b}]'
+                     for (i, a, _), b in zip(self.nodes, reprs[0], strict=True)]
+        except (KeyError, TypeError):
+            return None
+        conns = [f"[{i},{s},{d},{w},{'true' if e else 'false'}]"
+                 for (i, s, d, _, e), w in zip(self.connections, reprs[1], strict=True)]
+        return (f'{{"kind":"cppn","version":{CPPN_JSON_VERSION},"num_inputs":{self.num_inputs},'
+                f'"num_outputs":{self.num_outputs},"nodes":[{",".join(nodes)}],'
+                f'"connections":[{",".join(conns)}]}}')
+
+    def _plain_fields(self) -> bool:
+        """Whether every count, id, innovation and endpoint is an ``int`` and every flag a
+        ``bool`` (what an f-string writes as the JSON encoder does). All of them are structure
+        (cached, carried over by :meth:`with_values`)."""
+        plain = self.__dict__.get("_plain")
+        if plain is None:
+            ints = [self.num_inputs, self.num_outputs, *(n[0] for n in self.nodes)]
+            for c in self.connections:
+                ints += c[:3]
+            plain = self.__dict__["_plain"] = (
+                _INT_TYPE.issuperset(map(type, ints))
+                and _BOOL_TYPE.issuperset([type(c[4]) for c in self.connections]))
+        return plain
 
     @classmethod
     def from_dict(cls, data: Any) -> CPPNGenome:
@@ -633,8 +774,9 @@ class NEATSpace:
         if not isinstance(genome, CPPNGenome):
             raise GenomeError(f"genome: the neat space holds CPPN genomes, got "
                               f"{type(genome).__name__}")
-        if genome.__dict__.get("_valid_in") is self:  # checked before against this space
-            return
+        checked = genome.__dict__.get("_valid_in")
+        if checked is self or (checked is not None and checked == self):
+            return  # checked before against this space (or an equal one: the evaluator's)
         genome.validate()
         if genome.num_inputs != self.num_inputs:
             raise GenomeError(f"num_inputs: the space has {self.num_inputs} inputs, the genome "

@@ -90,6 +90,8 @@ class NEATSpace(cppn.NEATSpace):
         return None
 
     def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
         if isinstance(other, cppn.NEATSpace):
             return _values(self) == _values(other)
         return NotImplemented
@@ -99,7 +101,12 @@ class NEATSpace(cppn.NEATSpace):
 
 
 def _values(space: cppn.NEATSpace) -> tuple[Any, ...]:
-    return tuple(getattr(space, f.name) for f in fields(cppn.NEATSpace))
+    """The space's field values (cached: the space is frozen; genome checks compare spaces)."""
+    values = space.__dict__.get("_values")
+    if values is None:
+        values = tuple(getattr(space, f.name) for f in fields(cppn.NEATSpace))
+        space.__dict__["_values"] = values
+    return values
 
 
 #: ``space: {name: neat, ...}`` options.

@@ -22,6 +22,7 @@ but does not align genes across genomes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -35,8 +36,14 @@ from operators.errors import OperatorNotApplicable
 #: The signature of the NEAT mutations (``tracker`` may be None).
 NEATMutation = Callable[..., tuple[CPPNGenome, Record]]
 
+#: ``tuple.__new__``: builds a gene from its fields without the named tuple's Python-level
+#: ``__new__`` (the operators make genes by the thousand; the fields are in order).
+_new_gene = tuple.__new__
+
 
 def _check(genome: CPPNGenome, space: NEATSpace) -> None:
+    if genome.__dict__.get("_valid_in") is space:  # checked against this space before
+        return
     if not isinstance(space, NEATSpace):
         raise TypeError(f"space: NEAT operators need a NEATSpace, got {type(space).__name__}")
     space.validate(genome)
@@ -229,7 +236,7 @@ def mutate_weights(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpac
     new, perturbed, replaced = _mutate_values(
         [c.weight for c in genome.connections], rng, rate, space.weight_perturb_std,
         space.weight_init_std, space.weight_replace_rate, space.weight_range)
-    conns = [ConnectionGene(c.innovation, c.src, c.dst, w, c.enabled)
+    conns = [_new_gene(ConnectionGene, (c[0], c[1], c[2], w, c[4]))
              for c, w in zip(genome.connections, new, strict=True)]
     child = _child(genome, space, conns=conns, same_structure=True)
     return child, {"op": "mutate_weights", "perturbed": perturbed, "replaced": replaced}
@@ -247,7 +254,7 @@ def mutate_biases(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpace
     new, perturbed, replaced = _mutate_values(
         [g.bias for g in genome.nodes], rng, rate, space.bias_perturb_std, space.bias_init_std,
         space.bias_replace_rate, space.bias_range)
-    nodes = [NodeGene(g.id, g.activation, b) for g, b in zip(genome.nodes, new, strict=True)]
+    nodes = [_new_gene(NodeGene, (g[0], g[1], b)) for g, b in zip(genome.nodes, new, strict=True)]
     child = _child(genome, space, nodes=nodes, same_structure=True)
     return child, {"op": "mutate_biases", "perturbed": perturbed, "replaced": replaced}
 
@@ -258,13 +265,14 @@ def _mutate_values(old: list[float], rng: np.random.Generator, rate: float, pert
     n = len(old)
     u = rng.random(2 * n).tolist()
     z = rng.standard_normal(n).tolist()
-    chosen = [u[i] < rate for i in range(n)]
-    if not any(chosen):
+    # A draw in [0, 1) is always below a rate of 1: every value is chosen.
+    chosen = None if rate >= 1.0 else [x < rate for x in u[:n]]
+    if chosen is not None and True not in chosen:
         chosen[int(rng.integers(n))] = True
     low, high = bounds
     new, perturbed, replaced = [], 0, 0
     for i, value in enumerate(old):
-        if chosen[i]:
+        if chosen is None or chosen[i]:
             if u[n + i] < replace_rate:
                 value = z[i] * init_std
                 replaced += 1
@@ -272,7 +280,7 @@ def _mutate_values(old: list[float], rng: np.random.Generator, rate: float, pert
                 value = value + z[i] * perturb_std
                 perturbed += 1
             value = low if value < low else high if value > high else value
-        new.append(float(value))
+        new.append(value if type(value) is float else float(value))
     return new, perturbed, replaced
 
 
@@ -373,6 +381,9 @@ class MutationRates:
                 raise ValueError(f"{f.name}: a probability between 0 and 1, got {value!r}")
 
 
+_DEFAULT_RATES = MutationRates()
+
+
 def mutate_neat(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpace,
                 tracker: InnovationTracker | None = None,
                 rates: MutationRates | None = None) -> tuple[CPPNGenome, Record]:
@@ -383,36 +394,68 @@ def mutate_neat(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpace,
     Returns:
         The child and ``{"op": "mutate_neat", "steps": [record, ...]}``.
     """
-    rates = rates or MutationRates()
-    tracker = tracker if tracker is not None else InnovationTracker.for_genome(genome)
+    rates = rates or _DEFAULT_RATES
     steps: list[Record] = []
     child = genome
-
-    def attempt(op: NEATMutation, **kwargs: Any) -> bool:
-        nonlocal child
+    coins = rng.random(6).tolist()  # one draw for all six decisions
+    ops: list[tuple[NEATMutation, dict[str, Any]]]
+    if coins[0] < rates.add_node:
+        ops = [(add_node, {})]
+    elif coins[1] < rates.add_connection:
+        ops = [(add_connection, {})]
+    elif coins[4] >= rates.activation and coins[5] >= rates.toggle:
+        return _mutate_values_step(genome, rng, space, rates, coins[2] < rates.weights,
+                                   coins[3] < rates.biases)
+    else:
+        ops = []
+        if coins[2] < rates.weights:
+            ops.append((mutate_weights, {"rate": rates.weight_rate}))
+        if coins[3] < rates.biases:
+            ops.append((mutate_biases, {"rate": rates.bias_rate}))
+        if coins[4] < rates.activation:
+            ops.append((mutate_activation, {}))
+        if coins[5] < rates.toggle:
+            ops.append((toggle_connection, {}))
+    if ops and tracker is None and ops[0][0] in (add_node, add_connection):
+        tracker = InnovationTracker.for_genome(genome)
+    for op, kwargs in ops:
         try:
             child, record = op(child, rng, space, tracker, **kwargs)
         except OperatorNotApplicable:
-            return False
+            continue
         steps.append(record)
-        return True
-
-    coins = rng.random(6).tolist()  # one draw for all six decisions
-    if coins[0] < rates.add_node:
-        attempt(add_node)
-    elif coins[1] < rates.add_connection:
-        attempt(add_connection)
-    else:
-        if coins[2] < rates.weights:
-            attempt(mutate_weights, rate=rates.weight_rate)
-        if coins[3] < rates.biases:
-            attempt(mutate_biases, rate=rates.bias_rate)
-        if coins[4] < rates.activation:
-            attempt(mutate_activation)
-        if coins[5] < rates.toggle:
-            attempt(toggle_connection)
     if not steps:
         _check(genome, space)
+    return child, {"op": "mutate_neat", "steps": steps}
+
+
+def _mutate_values_step(genome: CPPNGenome, rng: np.random.Generator, space: NEATSpace,
+                        rates: MutationRates, weights: bool, biases: bool
+                        ) -> tuple[CPPNGenome, Record]:
+    """:func:`mutate_neat`'s step when only weights and/or biases mutate: what
+    :func:`mutate_weights` then :func:`mutate_biases` do (the same draws, values and records),
+    in one child instead of two."""
+    _check(genome, space)
+    steps: list[Record] = []
+    nodes, conns = genome.nodes, genome.connections
+    if weights and conns:  # without a connection, mutate_weights does not apply
+        new, perturbed, replaced = _mutate_values(
+            [c[3] for c in conns], rng, rates.weight_rate, space.weight_perturb_std,
+            space.weight_init_std, space.weight_replace_rate, space.weight_range)
+        conns = tuple([_new_gene(ConnectionGene, (c[0], c[1], c[2], w, c[4]))
+                       for c, w in zip(conns, new, strict=True)])
+        steps.append({"op": "mutate_weights", "perturbed": perturbed, "replaced": replaced})
+    if biases:
+        new, perturbed, replaced = _mutate_values(
+            [g[2] for g in nodes], rng, rates.bias_rate, space.bias_perturb_std,
+            space.bias_init_std, space.bias_replace_rate, space.bias_range)
+        nodes = tuple([_new_gene(NodeGene, (g[0], g[1], b))
+                       for g, b in zip(nodes, new, strict=True)])
+        steps.append({"op": "mutate_biases", "perturbed": perturbed, "replaced": replaced})
+    if not steps:
+        return genome, {"op": "mutate_neat", "steps": steps}
+    child = genome._derive(nodes, conns)  # values drawn inside the space's ranges: valid
+    child.__dict__["_valid_in"] = space
     return child, {"op": "mutate_neat", "steps": steps}
 
 
@@ -454,31 +497,78 @@ def compatibility_distance(a: CPPNGenome, b: CPPNGenome, c1: float = 1.0, c2: fl
     difference of matching genes and ``N`` the larger genome's gene count (1 when both have fewer
     than ``normalize_below`` genes, as in the NEAT paper).
     """
-    wa, wb = a.connection_map, b.connection_map
-    la, lb = len(wa), len(wb)
+    return genes_distance(a.weight_map, a.innovations, b.weight_map, b.innovations, c1, c2, c3,
+                          normalize_below)
+
+
+def genes_distance(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, float],
+                   ib: tuple[int, ...], c1: float = 1.0, c2: float = 1.0, c3: float = 0.4,
+                   normalize_below: int = 20) -> float:
+    """:func:`compatibility_distance` of two genomes given as their
+    :attr:`~genomes.CPPNGenome.weight_map` and :attr:`~genomes.CPPNGenome.innovations`
+    (speciation compares every genome with several representatives: it reads those once)."""
+    la, lb = len(ia), len(ib)
     n = la if la > lb else lb
     if n < normalize_below:
         n = 1
     if not la or not lb:
         return c1 * (la + lb) / n  # every gene is excess
-    cut = min(a.max_innovation, b.max_innovation)
-    excess = 0
-    for genes in (a.connections, b.connections):  # sorted: excess genes sit at the end
-        for k in range(len(genes) - 1, -1, -1):
-            if genes[k].innovation <= cut:
-                break
-            excess += 1
+    top_a, top_b = ia[-1], ib[-1]
+    # Excess genes sit at the end of the genome with the larger innovation number.
+    if top_a > top_b:
+        excess = la - bisect_right(ia, top_b)
+    elif top_b > top_a:
+        excess = lb - bisect_right(ib, top_a)
+    else:
+        excess = 0
     small, large = (wa, wb) if la <= lb else (wb, wa)
+    get = large.get
     matching = 0
     diff = 0.0
-    for i, gene in small.items():
-        other = large.get(i)
+    for i, weight in small.items():  # innovation order, as the sum's order
+        other = get(i)
         if other is not None:
             matching += 1
-            d = gene.weight - other.weight
+            d = weight - other
             diff += d if d > 0.0 else -d
     disjoint = la + lb - 2 * matching - excess
     return c1 * excess / n + c2 * disjoint / n + c3 * (diff / matching if matching else 0.0)
+
+
+def genes_within(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, float],
+                 ib: tuple[int, ...], threshold: float, c1: float = 1.0, c2: float = 1.0,
+                 c3: float = 0.4, normalize_below: int = 20) -> bool:
+    """``genes_distance(wa, ia, wb, ib, c1, c2, c3, normalize_below) < threshold``, exactly, but
+    without the weight term when the gene counts alone reach the threshold (the weight term
+    is never negative, and adding it cannot lower a float sum): what speciation asks of most
+    genome and representative pairs. Needs ``c3 >= 0``."""
+    la, lb = len(ia), len(ib)
+    n = la if la > lb else lb
+    if n < normalize_below:
+        n = 1
+    if not la or not lb:
+        return c1 * (la + lb) / n < threshold
+    top_a, top_b = ia[-1], ib[-1]
+    if top_a > top_b:
+        excess = la - bisect_right(ia, top_b)
+    elif top_b > top_a:
+        excess = lb - bisect_right(ib, top_a)
+    else:
+        excess = 0
+    matching = len(wa.keys() & wb.keys())
+    disjoint = la + lb - 2 * matching - excess
+    structural = c1 * excess / n + c2 * disjoint / n
+    if structural >= threshold or not matching:
+        return structural + c3 * 0.0 < threshold
+    small, large = (wa, wb) if la <= lb else (wb, wa)
+    get = large.get
+    diff = 0.0
+    for i, weight in small.items():  # innovation order, as genes_distance sums
+        other = get(i)
+        if other is not None:
+            d = weight - other
+            diff += d if d > 0.0 else -d
+    return structural + c3 * (diff / matching) < threshold
 
 
 def crossover_neat(a: CPPNGenome, b: CPPNGenome, rng: np.random.Generator,

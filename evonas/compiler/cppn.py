@@ -148,7 +148,11 @@ def _full_like(a: torch.Tensor, value: float) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- population program
 _ACT_INDEX = {a: k for k, a in enumerate(ACTIVATIONS)}
-Layout = tuple[list[int], list[int], list[tuple[int, int, int, bool]], list[int]]
+#: Positions of the live nodes, their depths, the forward links as ``(positions in
+#: genome.connections, source slots, target slots)``, the recurrent links likewise, the output
+#: slots.
+Layout = tuple[list[int], list[int], tuple[list[int], list[int], list[int]],
+               tuple[list[int], list[int], list[int]], list[int]]
 
 
 def _layout(genome: CPPNGenome) -> Layout:
@@ -156,8 +160,9 @@ def _layout(genome: CPPNGenome) -> Layout:
 
     Returns:
         Positions in ``genome.nodes`` of the live nodes ordered by depth (topological ties),
-        their depths, ``(position in genome.connections, source slot, target slot, recurrent)``
-        for each enabled connection into a live node, and the output slots.
+        their depths, the enabled connections into a live node split into forward and recurrent
+        ones, each as three lists (positions in ``genome.connections``, source slots, target
+        slots), and the output slots.
     """
     cached = genome.__dict__.get("_layout")
     if cached is not None:
@@ -178,10 +183,16 @@ def _layout(genome: CPPNGenome) -> Layout:
     for k, node in enumerate(by_depth, start=genome.num_inputs):
         slot[node] = k
     index = {n.id: k for k, n in enumerate(genome.nodes)}
-    links = [(k, slot[src], slot[node], r) for node in by_depth
-             for k, src, r in incoming.get(node, ())]
-    layout = ([index[n] for n in by_depth], [node_depth[n] for n in by_depth], links,
-              [slot[o] for o in genome.output_ids])
+    forward_links: tuple[list[int], list[int], list[int]] = ([], [], [])
+    recurrent_links: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for node in by_depth:
+        for k, src, r in incoming.get(node, ()):
+            target = recurrent_links if r else forward_links
+            target[0].append(k)
+            target[1].append(slot[src])
+            target[2].append(slot[node])
+    layout = ([index[n] for n in by_depth], [node_depth[n] for n in by_depth], forward_links,
+              recurrent_links, [slot[o] for o in genome.output_ids])
     genome.__dict__["_layout"] = layout
     return layout
 
@@ -217,27 +228,44 @@ class PopulationCPPN:
             layouts.append(_layout(g))
         size = self.num_inputs + max(len(lay[0]) for lay in layouts)
         pop = len(genomes)
+        first = self.num_inputs
+        # Gather every genome's entries into flat lists, then fill each array in one indexed
+        # assignment (the same arrays as filling them genome by genome, for far fewer calls).
+        rows: list[int] = []
+        columns: list[int] = []
+        biases: list[float] = []
+        act_codes: list[int] = []
+        depths_all: list[int] = []
+        outputs_all: list[list[int]] = []
+        fwd: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
+        rec: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
+        act_index = _ACT_INDEX
+        for p, (g, (positions, depths, links, rec_links, outputs)) in enumerate(
+                zip(genomes, layouts, strict=True)):
+            nodes, conns = g.nodes, g.connections
+            count = len(positions)
+            rows += [p] * count
+            columns += range(first, first + count)
+            for k in positions:
+                node = nodes[k]
+                biases.append(node[2])
+                act_codes.append(act_index[node[1]])
+            depths_all += depths
+            outputs_all.append(outputs)
+            for (at, sources, targets), into in ((links, fwd), (rec_links, rec)):
+                if at:
+                    into[0].extend([p] * len(at))
+                    into[1].extend(sources)
+                    into[2].extend(targets)
+                    into[3].extend([conns[k][3] for k in at])
         bias = np.zeros((pop, size))
         act = np.full((pop, size), ACTIVATIONS.index("identity"), dtype=np.int64)
         depth = np.zeros((pop, size), dtype=np.int64)
-        out_index = np.zeros((pop, self.num_outputs), dtype=np.int64)
-        fwd: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
-        rec: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
-        first = self.num_inputs
-        for p, (g, (positions, depths, links, outputs)) in enumerate(zip(genomes, layouts,
-                                                                         strict=True)):
-            nodes, conns = g.nodes, g.connections
-            end = first + len(positions)
-            bias[p, first:end] = [nodes[k].bias for k in positions]
-            act[p, first:end] = [_ACT_INDEX[nodes[k].activation] for k in positions]
-            depth[p, first:end] = depths
-            out_index[p] = outputs
-            for k, src, dst, recurrent in links:
-                target = rec if recurrent else fwd
-                target[0].append(p)
-                target[1].append(src)
-                target[2].append(dst)
-                target[3].append(conns[k].weight)
+        if rows:
+            bias[rows, columns] = biases
+            act[rows, columns] = act_codes
+            depth[rows, columns] = depths_all
+        out_index = np.array(outputs_all, dtype=np.int64).reshape(pop, self.num_outputs)
         w = np.zeros((pop, size, size))
         w[fwd[0], fwd[1], fwd[2]] = fwd[3]
         any_recurrent = bool(rec[0])

@@ -36,6 +36,7 @@ part of :meth:`NEAT.state_dict`, so a resumed run continues exactly where it sto
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,6 +54,7 @@ from operators.neat import (
     MutationRates,
     compatibility_distance,
     crossover_neat,
+    genes_within,
     initial_genome,
     mutate_biases,
     mutate_neat,
@@ -81,13 +83,17 @@ class Species:
     created: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "representative": self.representative.to_dict(),
+        """JSON-safe form; the representative as its genome's JSON text (see
+        :meth:`NEAT.state_dict`)."""
+        return {"id": self.id, "representative": self.representative.to_json(),
                 "members": list(self.members), "best": self.best,
                 "last_improved": self.last_improved, "created": self.created}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Species:
-        return cls(data["id"], CPPNGenome.from_dict(data["representative"]),
+        """Rebuild a species from :meth:`to_dict` (the representative as JSON text, or as the
+        genome's dict, as states saved before held it)."""
+        return cls(data["id"], _cppn_from_state(data["representative"]),
                    list(data["members"]), data["best"], data["last_improved"], data["created"])
 
 
@@ -130,9 +136,10 @@ class NEAT(GenerationalStrategy):
     """
 
     name = "neat"
+    # The members are saved by state_dict itself, their genomes as JSON text.
+    member_lists = ()
     prescreen_refusal = "waits for a whole generation of the candidates it hands out"
     warm_start_refusal = "breeds CPPN genomes from its own minimal random ones"
-    member_lists = ("members",)
     options: ClassVar[OptionSchema] = OptionSchema(
         shared.population(150, "genomes per generation"),
         Option("c1", 1.0, "compatibility weight of excess genes", low=0),
@@ -216,6 +223,7 @@ class NEAT(GenerationalStrategy):
         self.species: list[Species] = []
         self.next_species_id = 0
         self.members: list[Member] = []  # the last complete generation, evaluated
+        self._fitness: dict[int, float | None] = {}  # members' fitness by id, while breeding
 
 
     def _member(self, result: Evaluated) -> Member:
@@ -247,17 +255,38 @@ class NEAT(GenerationalStrategy):
         generation = self.generation
         for s in self.species:
             s.members = []
-        for m in members:
-            genome = cppn_genome(m.genome, self.name)
-            for s in self.species:
-                if self.distance(genome, s.representative) < self.threshold:
-                    s.members.append(m.id)
-                    break
-            else:
-                self.species.append(Species(self.next_species_id, genome, [m.id], None,
-                                            generation, generation))
-                self.next_species_id += 1
-        self.species = [s for s in self.species if s.members]
+        threshold = self.threshold
+        species = self.species
+        if type(self).distance is NEAT.distance and self.c3 >= 0:
+            # Not overridden: compare each genome's genes, read once, with the representatives'
+            # (genes_within: exactly ``self.distance(genome, rep) < threshold``).
+            c1, c2, c3 = self.c1, self.c2, self.c3
+            reps = [(s.representative.weight_map, s.representative.innovations)
+                    for s in species]
+            for m in members:
+                genome = cppn_genome(m.genome, self.name)
+                wg, ig = genome.weight_map, genome.innovations
+                for s, (wr, ir) in zip(species, reps):  # noqa: B905 (reps grows with species)
+                    if genes_within(wg, ig, wr, ir, threshold, c1, c2, c3):
+                        s.members.append(m.id)
+                        break
+                else:
+                    species.append(Species(self.next_species_id, genome, [m.id], None,
+                                           generation, generation))
+                    reps.append((wg, ig))
+                    self.next_species_id += 1
+        else:
+            for m in members:
+                genome = cppn_genome(m.genome, self.name)
+                for s in species:
+                    if self.distance(genome, s.representative) < threshold:
+                        s.members.append(m.id)
+                        break
+                else:
+                    species.append(Species(self.next_species_id, genome, [m.id], None,
+                                           generation, generation))
+                    self.next_species_id += 1
+        self.species = [s for s in species if s.members]
         by_id = {m.id: m for m in members}
         for s in self.species:
             s.representative = cppn_genome(
@@ -274,14 +303,19 @@ class NEAT(GenerationalStrategy):
             return [Candidate(initial_genome(self.space, self.rng, self.tracker),
                               generation=0) for _ in range(self.population_size)]
         by_id = {m.id: m for m in self.members}
+        self._fitness = {m.id: m.fitness_value for m in self.members}  # read once, used often
         species = self._reproducing_species()
-        shared = self._shared_fitness(species, by_id)
+        shared = self._shared_fitness(species, by_id, self._fitness)
         counts = _apportion(shared, self.population_size)
-        parents_of = {s.id: self._survivors([by_id[i] for i in s.members]) for s in species}
+        # DEAP's selBest (a stable sort on the fitness, best first), once per species: the
+        # survivors are its head, the elites too.
+        ranked = {s.id: _best_first([by_id[i] for i in s.members]) for s in species}
+        parents_of = {s.id: ranked[s.id][:self._survivor_count(len(s.members))]
+                      for s in species}
         out: list[Candidate] = []
         with deap_random(self.rng):  # DEAP's selection draws from a private, seeded `random`
             for s, count in zip(species, counts, strict=True):
-                members = tools.selBest([by_id[i] for i in s.members], len(s.members))
+                members = ranked[s.id]
                 elites = members[:min(self.elitism, count)] \
                     if len(members) >= self.elitism_min_size else []
                 for e in elites:
@@ -301,8 +335,11 @@ class NEAT(GenerationalStrategy):
                 if s.id in protected or last - s.last_improved < self.stagnation]
         return keep or ranked[:1]
 
-    def _shared_fitness(self, species: list[Species], by_id: dict[int, Member]) -> list[float]:
-        values = [m.fitness_value for m in self.members]
+    def _shared_fitness(self, species: list[Species], by_id: dict[int, Member],
+                        fitness: dict[int, float | None] | None = None) -> list[float]:
+        if fitness is None:
+            fitness = {m.id: m.fitness_value for m in self.members}
+        values = [fitness[m.id] for m in self.members]
         finite = [v for v in values if v is not None]
         if not finite:
             return [1.0] * len(species)
@@ -310,20 +347,19 @@ class NEAT(GenerationalStrategy):
         scale = high - low if high > low else 1.0
         shares = []
         for s in species:
-            adjusted = [0.0 if (f := by_id[i].fitness_value) is None else (f - low) / scale
+            adjusted = [0.0 if (f := fitness[i]) is None else (f - low) / scale
                         for i in s.members]
             shares.append(sum(a / len(s.members) for a in adjusted))
         return shares
 
-    def _survivors(self, members: list[Member]) -> list[Member]:
-        keep = max(1, math.ceil(self.survival_threshold * len(members)))
-        return tools.selBest(members, keep)
+    def _survivor_count(self, size: int) -> int:
+        return max(1, math.ceil(self.survival_threshold * size))
 
     def _pick(self, pool: list[Member]) -> Member:
         """One parent from ``pool`` (inside :func:`deap_random`)."""
         if self.parent_selection == "tournament":
             return tools.selTournament(pool, 1, self.tournament_size)[0]
-        return tools.selRandom(pool, 1)[0]
+        return random.choice(pool)  # DEAP's selRandom(pool, 1), without the list
 
     def _offspring(self, s: Species, parents_of: dict[int, list[Member]],
                    species: list[Species]) -> Candidate:
@@ -331,16 +367,18 @@ class NEAT(GenerationalStrategy):
         first = self._pick(pool)
         coins = self.rng.random(2).tolist()
         if coins[0] < self.crossover_prob:
-            others = [o for o in species if o.id != s.id] if len(species) > 1 else []
-            if others and coins[1] < self.interspecies_prob:
+            if len(species) > 1 and coins[1] < self.interspecies_prob:
+                others = [o for o in species if o.id != s.id]
                 mate = self._pick(parents_of[others[int(self.rng.integers(len(others)))].id])
             else:
                 mate = self._pick(pool)
-            a, b = (first, mate) if _fitter_or_equal(first, mate) else (mate, first)
+            a, b = (first, mate) if _fitter_or_equal(self._fitness[first.id],
+                                                     self._fitness[mate.id]) else (mate, first)
             child, record = crossover_neat(cppn_genome(a.genome, self.name),
                                            cppn_genome(b.genome, self.name), self.rng, self.space)
             child, mutation = mutate_neat(child, self.rng, self.space, self.tracker, self.rates)
-            record = {**record, "mutations": mutation["steps"], "species": s.id}
+            record["mutations"] = mutation["steps"]
+            record["species"] = s.id
             parents = (a.id, b.id) if a.id != b.id else (a.id,)
         else:
             first_genome = cppn_genome(first.genome, self.name)
@@ -348,8 +386,9 @@ class NEAT(GenerationalStrategy):
                                           self.rates)
             if not mutation["steps"]:  # a plain copy would only repeat its parent's result
                 child, step = self._perturb(first_genome)
-                mutation = {**mutation, "steps": [step]}
-            record = {**mutation, "species": s.id}
+                mutation["steps"] = [step]
+            record = mutation
+            record["species"] = s.id
             parents = (first.id,)
         return Candidate(child, parents, record, self.generation)
 
@@ -362,8 +401,18 @@ class NEAT(GenerationalStrategy):
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        """The generation loop's state, the last generation's members, the species and the
+        innovation tracker.
+
+        A member's genome (and a species' representative) is saved as the genome's compact
+        JSON text (:meth:`~genomes.CPPNGenome.to_json`, already made for the journal's row of
+        that individual) rather than as its dict: the snapshot that follows every generation
+        then copies one string per member instead of formatting every gene's numbers again.
+        :meth:`load_state_dict` reads both forms.
+        """
         state = super().state_dict()
         state.update(
+            members=[_member_state(m) for m in self.members],
             threshold=self.threshold,
             tracker=self.tracker.to_dict(),
             species=[s.to_dict() for s in self.species],
@@ -373,6 +422,7 @@ class NEAT(GenerationalStrategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.members = [_member_from_state(m) for m in state["members"]]
         self.threshold = state["threshold"]
         self.tracker = InnovationTracker.from_dict(state["tracker"])
         self.species = [Species.from_dict(s) for s in state["species"]]
@@ -383,8 +433,42 @@ class NEAT(GenerationalStrategy):
                 "threshold": round(self.threshold, 3)}
 
 
-def _fitter_or_equal(a: Member, b: Member) -> bool:
-    fa, fb = a.fitness_value, b.fitness_value
+def _cppn_from_state(data: Any) -> CPPNGenome:
+    """A genome saved in a NEAT state: its JSON text, or its dict (states saved before)."""
+    if isinstance(data, str):
+        return CPPNGenome.from_json(data)
+    return CPPNGenome.from_dict(data)
+
+
+def _member_state(member: Member) -> dict[str, Any]:
+    """:meth:`Member.to_dict <evonas.strategies.deap_bridge.Member.to_dict>` with the genome as
+    its JSON text."""
+    return {"id": member.id, "genome": member.genome.to_json(), "parents": list(member.parents),
+            "fitness": member.fitness_value}
+
+
+def _member_from_state(data: dict[str, Any]) -> Member:
+    """A member from :func:`_member_state` (or from ``Member.to_dict``: states saved before)."""
+    genome = data["genome"]
+    if not isinstance(genome, str):
+        return Member.from_dict(data)
+    member = Member(CPPNGenome.from_json(genome), data["id"], tuple(data["parents"]))
+    member.set_fitness(data["fitness"])
+    return member
+
+
+def _wvalues(member: Member) -> tuple[float, ...]:
+    return member.fitness.wvalues
+
+
+def _best_first(members: list[Member]) -> list[Member]:
+    """``tools.selBest(members, len(members))``: DEAP compares fitnesses by their ``wvalues``
+    tuples, so sorting by those (stable, reversed) orders exactly as it does, without a Python
+    call per comparison."""
+    return sorted(members, key=_wvalues, reverse=True)
+
+
+def _fitter_or_equal(fa: float | None, fb: float | None) -> bool:
     return fb is None or (fa is not None and fa >= fb)
 
 

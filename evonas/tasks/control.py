@@ -65,7 +65,7 @@ def _require_neat(space: SearchSpace, task: str, inputs: int, outputs: int) -> N
 
 def _structure_metrics(genome: CPPNGenome) -> dict[str, float]:
     return {"hidden_nodes": len(genome.hidden_ids),
-            "connections": len(genome.enabled_connections)}
+            "connections": len([1 for c in genome.connections if c[4]])}
 
 
 # --------------------------------------------------------------------------- XOR
@@ -109,11 +109,13 @@ class XORTask(Task[CPPNGenome]):
         return [self._metrics(g, o) for g, o in zip(genomes, out, strict=True)]
 
     def _metrics(self, genome: CPPNGenome, outputs: Sequence[float]) -> dict[str, float]:
-        errors = [o - t for o, t in zip(outputs, XOR_TARGETS, strict=True)]
-        sse = sum(e * e for e in errors)
+        t0, t1, t2, t3 = XOR_TARGETS
+        o0, o1, o2, o3 = outputs
+        e0, e1, e2, e3 = o0 - t0, o1 - t1, o2 - t2, o3 - t3
+        sse = sum((e0 * e0, e1 * e1, e2 * e2, e3 * e3))
         if not math.isfinite(sse):
             sse = 4.0
-        solved = all(abs(e) < 0.5 for e in errors)
+        solved = abs(e0) < 0.5 and abs(e1) < 0.5 and abs(e2) < 0.5 and abs(e3) < 0.5
         return {"fitness": 4.0 - sse, "sse": sse, "solved": float(solved),
                 **_structure_metrics(genome)}
 

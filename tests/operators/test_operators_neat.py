@@ -19,6 +19,7 @@ from operators.neat import (
     align_genes,
     compatibility_distance,
     crossover_neat,
+    genes_within,
     initial_genome,
     mutate_activation,
     mutate_biases,
@@ -139,6 +140,43 @@ def test_gene_alignment_partitions_and_distance_is_a_metric_like(space, seed) ->
     d = compatibility_distance(a, b, c1=1.0, c2=1.0, c3=0.0)
     assert d == pytest.approx(len(align.disjoint) + len(align.excess)
                               if max(len(a.connections), len(b.connections)) < 20 else d)
+
+
+def _reference_distance(a: CPPNGenome, b: CPPNGenome, c1: float, c2: float, c3: float) -> float:
+    """NEAT's compatibility distance written plainly from the gene alignment (the formula the
+    optimised implementations must reproduce bit for bit)."""
+    align = align_genes(a, b)
+    n = max(len(a.connections), len(b.connections))
+    n = 1 if n < 20 else n
+    if not a.connections or not b.connections:
+        return c1 * (len(a.connections) + len(b.connections)) / n
+    wa, wb = a.connection_map, b.connection_map
+    small = wa if len(wa) <= len(wb) else wb
+    diff = 0.0
+    for i in small:
+        if i in wa and i in wb:
+            diff += abs(small[i].weight - (wb if small is wa else wa)[i].weight)
+    m = len(align.matching)
+    return (c1 * len(align.excess) / n + c2 * len(align.disjoint) / n
+            + c3 * (diff / m if m else 0.0))
+
+
+@SETTINGS
+@given(space=neat_spaces(), seed=st.integers(0, 2**32 - 1),
+       coefficients=st.tuples(st.floats(0, 3), st.floats(0, 3), st.floats(0, 3)),
+       threshold=st.floats(0, 6))
+def test_distance_and_the_speciation_test_match_the_formula_exactly(space, seed, coefficients,
+                                                                    threshold) -> None:
+    tracker = InnovationTracker()
+    a = evolve(space, seed, 10, tracker)
+    b = evolve(space, seed + 1, 14, tracker)
+    c1, c2, c3 = coefficients
+    for x, y in ((a, b), (b, a), (a, a)):
+        d = compatibility_distance(x, y, c1, c2, c3)
+        assert d == _reference_distance(x, y, c1, c2, c3)
+        for t in (threshold, d):  # d itself: the boundary case
+            assert genes_within(x.weight_map, x.innovations, y.weight_map, y.innovations, t,
+                                c1, c2, c3) == (d < t)
 
 
 def test_same_structural_change_gets_the_same_innovation_in_two_genomes() -> None:

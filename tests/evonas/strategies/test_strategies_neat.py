@@ -88,6 +88,26 @@ def test_state_round_trip_continues_identically() -> None:
     assert drive(a, 40, 1000) == drive(b, 40, 1000)
 
 
+def test_state_saves_genomes_as_json_text_and_loads_the_older_dict_form() -> None:
+    a = make(add_node_prob=0.3, add_connection_prob=0.3)
+    drive(a, 41)
+    state = json.loads(json.dumps(a.state_dict()))
+    assert state["members"] and all(isinstance(m["genome"], str) for m in state["members"])
+    assert all(CPPNGenome.from_json(m["genome"]) == m_obj.genome
+               for m, m_obj in zip(state["members"], a.members, strict=True))
+    assert all(isinstance(s["representative"], str) for s in state["species"])
+    # States saved before held each genome as its dict: they load and continue the same.
+    old = json.loads(json.dumps(state))
+    for m in old["members"]:
+        m["genome"] = json.loads(m["genome"])
+    for s in old["species"]:
+        s["representative"] = json.loads(s["representative"])
+    b = make(add_node_prob=0.3, add_connection_prob=0.3)
+    b.load_state_dict(old)
+    assert [m.genome for m in b.members] == [m.genome for m in a.members]
+    assert drive(a, 40, 1000) == drive(b, 40, 1000)
+
+
 def test_threshold_moves_toward_the_target_species_count() -> None:
     s = make(target_species=50, compatibility_threshold=3.0, threshold_step=0.5)
     drive(s, 24)
