@@ -513,14 +513,7 @@ def genes_distance(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, floa
         n = 1
     if not la or not lb:
         return c1 * (la + lb) / n  # every gene is excess
-    top_a, top_b = ia[-1], ib[-1]
-    # Excess genes sit at the end of the genome with the larger innovation number.
-    if top_a > top_b:
-        excess = la - bisect_right(ia, top_b)
-    elif top_b > top_a:
-        excess = lb - bisect_right(ib, top_a)
-    else:
-        excess = 0
+    excess = _excess(ia, ib)
     small, large = (wa, wb) if la <= lb else (wb, wa)
     get = large.get
     matching = 0
@@ -533,6 +526,17 @@ def genes_distance(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, floa
             diff += d if d > 0.0 else -d
     disjoint = la + lb - 2 * matching - excess
     return c1 * excess / n + c2 * disjoint / n + c3 * (diff / matching if matching else 0.0)
+
+
+def _excess(ia: tuple[int, ...], ib: tuple[int, ...]) -> int:
+    """Excess genes of two non-empty sorted innovation lists: they sit at the end of the genome
+    with the larger innovation number."""
+    top_a, top_b = ia[-1], ib[-1]
+    if top_a > top_b:
+        return len(ia) - bisect_right(ia, top_b)
+    if top_b > top_a:
+        return len(ib) - bisect_right(ib, top_a)
+    return 0
 
 
 def genes_within(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, float],
@@ -548,13 +552,7 @@ def genes_within(wa: dict[int, float], ia: tuple[int, ...], wb: dict[int, float]
         n = 1
     if not la or not lb:
         return c1 * (la + lb) / n < threshold
-    top_a, top_b = ia[-1], ib[-1]
-    if top_a > top_b:
-        excess = la - bisect_right(ia, top_b)
-    elif top_b > top_a:
-        excess = lb - bisect_right(ib, top_a)
-    else:
-        excess = 0
+    excess = _excess(ia, ib)
     matching = len(wa.keys() & wb.keys())
     disjoint = la + lb - 2 * matching - excess
     structural = c1 * excess / n + c2 * disjoint / n
