@@ -10,11 +10,11 @@ from genomes.cppn import (
     ACTIVATIONS,
     ConnectionGene,
     CPPNGenome,
-    InnovationTracker,
     NodeGene,
 )
 from genomes.dag import DAGGenome, Edge
 from genomes.errors import GenomeError
+from genomes.innovations import InnovationTracker
 from genomes.neat_space import NEATSpace
 from genomes.protocol import (
     Decision,

@@ -59,10 +59,7 @@ def tournament(members: Sequence[Member], size: int, rng: np.random.Generator,
     """
     private.seed(int(rng.integers(0, 2**63 - 1)))
     n = len(members)
-    k = n.bit_length()
-    if k > 32:  # not a population size: the library's own draws
-        return _tournament_by_choice(members, size, private)
-    shift = 32 - k
+    shift = 32 - n.bit_length()  # one word a try: populations hold fewer than 2**32 members
     batch = 2 * size + 8  # a try succeeds with probability n / 2**k > 1/2
     words = _words(private, batch)
     used = 0
@@ -89,18 +86,6 @@ def _words(private: random.Random, count: int) -> tuple[int, ...]:
     holds them little-endian, the first output lowest)."""
     return struct.unpack(f"<{count}I", private.getrandbits(32 * count).to_bytes(4 * count,
                                                                                  "little"))
-
-
-def _tournament_by_choice(members: Sequence[Member], size: int, private: random.Random) -> Member:
-    choice = private.choice
-    best = choice(members)
-    best_w = best.fitness.wvalues
-    for _ in range(size - 1):
-        aspirant = choice(members)
-        w = aspirant.fitness.wvalues
-        if not w <= best_w:
-            best, best_w = aspirant, w
-    return best
 
 
 class RegularizedEvolution(Strategy):
