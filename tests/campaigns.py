@@ -68,11 +68,24 @@ def async_pool_campaign_resumes(tmp_path: Path, strategy: dict[str, Any]) -> Non
         if counters["told"] == 15:
             raise Kill
 
-    with pytest.raises(Kill):
-        start_campaign(config, None, stop)
-    run_dir = tmp_path / "runs" / "cut"
-    assert evonas.open_run(run_dir).status()["evaluations"] < 40
-    evonas.resume(run_dir)
+    from evonas import api
+
+    build = api._evaluator_for
+
+    def ready_evaluator(cfg: Any) -> Any:
+        """Every worker up before the first dispatch: a table lookup takes microseconds, so a
+        worker still starting would get its first job only after the other had done the rest."""
+        evaluator = build(cfg)
+        evaluator.wait_until_ready(300)
+        return evaluator
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "_evaluator_for", ready_evaluator)
+        with pytest.raises(Kill):
+            start_campaign(config, None, stop)
+        run_dir = tmp_path / "runs" / "cut"
+        assert evonas.open_run(run_dir).status()["evaluations"] < 40
+        evonas.resume(run_dir)
     rows = journal_rows(run_dir)
     assert sum(row[9] is None for row in rows) == 40 and all(row[6] for row in rows)
     assert dispatches_beyond_evaluations(run_dir) <= 2
