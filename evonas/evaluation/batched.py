@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult, Evaluator
+from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult, Evaluator, evaluation_seconds
 from evonas.evaluation.execute import describe_exception, json_safe_metrics, run_job
 from evonas.tasks import EvaluationFailure, Task, build_task
 from genomes import GenomeError, SearchSpace, space_from_dict
@@ -80,7 +80,7 @@ class BatchedInProcessEvaluator(Evaluator):
                     results[job.individual_id] = run_job(self.task, self.space, job, self.worker,
                                                          self.device)
             else:
-                seconds = round((time.perf_counter() - start) / len(valid), 6)
+                seconds = evaluation_seconds((time.perf_counter() - start) / len(valid))
                 for (job, _), m in zip(valid, metrics, strict=True):
                     try:
                         clean = json_safe_metrics(m)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult
+from evonas.evaluation.base import STATUS_OK, EvalJob, EvalResult, evaluation_seconds
 from evonas.tasks import EvaluationFailure, Task
 from evonas.tasks.base import BatchScalingTask, accepts_plan
 from evonas.tasks.plan import TrainingPlan
@@ -54,8 +54,8 @@ def run_job(task: Task, space: SearchSpace, job: EvalJob, worker: str,
     except Exception as exc:  # noqa: BLE001 (every failure becomes a result)
         error = describe_exception(exc)
     else:
-        seconds = time.perf_counter() - start
-        return EvalResult(job.individual_id, STATUS_OK, metrics, None, worker, round(seconds, 4))
+        seconds = evaluation_seconds(time.perf_counter() - start)
+        return EvalResult(job.individual_id, STATUS_OK, metrics, None, worker, seconds)
     return EvalResult.failed(job, error, worker, time.perf_counter() - start)
 
 

@@ -65,7 +65,7 @@ from typing import Any
 import multiprocess
 from multiprocess.connection import wait as wait_for_objects
 
-from evonas.evaluation.base import EvalJob, EvalResult
+from evonas.evaluation.base import EvalJob, EvalResult, evaluation_seconds
 from evonas.evaluation.devices import WorkerDevice, patched_environ, plan_devices
 from evonas.evaluation.dispatch import (
     Estimator,
@@ -503,7 +503,7 @@ class LocalPoolEvaluator(SlotEvaluator):
             slot.tasks_done += 1
             if self._attempts:
                 _, spent = self._attempts.pop(job_id, (0, 0.0))
-                seconds = round(seconds + spent, 4)
+                seconds = evaluation_seconds(seconds + spent)
             if self._memory is not None:
                 self._memory.forget(job_id)
             self._done.append(EvalResult(job_id, status, metrics, error, worker, seconds))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evonas.errors import JournalError
-from evonas.evaluation.base import STATUS_OK, EvalResult
+from evonas.evaluation.base import STATUS_OK, EvalResult, evaluation_seconds
 from evonas.fidelity.schedulers import Scheduler
 from evonas.kept_weights import weights_file
 
@@ -160,7 +160,7 @@ class Ladder:
         if result.status == STATUS_OK:
             metrics.update(rung=rung, rungs_climbed=rung - self.scheduler.first_rung(ind_id) + 1)
         return None, EvalResult(ind_id, result.status, metrics, result.error, result.worker,
-                                round(climb.seconds, 4))
+                                evaluation_seconds(climb.seconds))
 
     def committed(self) -> None:
         """The journal committed: delete the rung files nothing continues from any more."""
