@@ -10,6 +10,8 @@ stopped by the same ``budget.device_seconds`` B:
 * ``re``: every genome trains the task's full recipe (E epochs);
 * ``asha``: the same + ``fidelity: {scheduler: asha, rungs: [...], eta: 3}``, the ladder ending at
   E (an individual's seconds are the sum over its rungs, its metrics its last rung's);
+* ``asha_data``: the same with ``resource: data_fraction`` (rungs 1/9, 1/3 and all of the train
+  split, each the full recipe from scratch);
 * ``inherit``: the same + ``inherit_weights: {enabled: true, epochs: ~E/3}``;
 * ``prescreen``: the same + ``prescreen: {proxy: synflow, keep: 0.25}``;
 * ``spos``, ``enas`` (digits only, short supernet training): the one-shot strategies, their
@@ -62,7 +64,9 @@ from evonas.storage import JOURNAL_FILE
 from evonas.strategies import search_seconds
 
 FM_PATH = "/usr/share/datasets/fashion-mnist"
-METHODS = ("re", "asha", "inherit", "prescreen", "spos", "enas")
+METHODS = ("re", "asha", "asha_data", "inherit", "prescreen", "spos", "enas")
+#: ``asha_data``'s ladder: fractions of the train subset, each rung the full recipe from scratch.
+DATA_RUNGS = [0.1111, 0.3333, 1.0]
 ONE_SHOT = ("spos", "enas")
 
 
@@ -91,6 +95,9 @@ def campaign_config(dataset: str, method: str, seed: int, budget: float, epochs:
     if method == "asha":
         config["fidelity"] = {"scheduler": "asha", "resource": "epochs", "rungs": rungs,
                               "eta": 3}
+    elif method == "asha_data":
+        config["fidelity"] = {"scheduler": "asha", "resource": "data_fraction",
+                              "rungs": DATA_RUNGS, "eta": 3}
     elif method == "inherit":
         config["inherit_weights"] = {"enabled": True, "epochs": max(1, epochs // 3), "keep": 64}
     elif method == "prescreen":
@@ -139,7 +146,8 @@ def timeline(run_dir: Path) -> tuple[list[tuple[float, float, float | None]], di
     totals.
 
     Training epochs are the load-independent count: an evaluation's ``epochs`` metric (an
-    inheriting child's shorter recipe), each rung's epochs above the rung below it, a one-shot
+    inheriting child's shorter recipe), each rung's epochs above the rung below it (on a
+    ``data_fraction`` ladder, its epochs times its fraction: it starts over), a one-shot
     strategy's supernet epochs (at its first candidate); a cached copy and a proxy score count 0.
 
     Without a ladder every evaluation is one step (at its ``finished_at``); with one, every
@@ -170,9 +178,13 @@ def timeline(run_dir: Path) -> tuple[list[tuple[float, float, float | None]], di
         for at, ind, text in rungs:
             data = json.loads(text)
             top = float(data.get("epochs") or 0)
-            steps.append((at, float(data.get("seconds") or 0.0), top - climbed.get(ind, 0.0),
+            if "data_fraction" in data:  # a rung trained from scratch on a share of the data
+                spent_epochs = top * float(data["data_fraction"])
+            else:  # a rung continued from the one below
+                spent_epochs = top - climbed.get(ind, 0.0)
+                climbed[ind] = top
+            steps.append((at, float(data.get("seconds") or 0.0), spent_epochs,
                           None if data.get("promoted") else ind, ind))
-            climbed[ind] = top
         laddered = {ind for _, ind, _ in rungs}
     else:
         laddered = set()

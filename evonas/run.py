@@ -138,12 +138,12 @@ class Run:
 
     def ladder(self, id: int) -> list[dict[str, Any]]:  # noqa: A002
         """The rungs an individual climbed under a ``fidelity:`` scheduler, lowest first: each
-        ``{"rung", "epochs", "status", "fitness", "seconds", "promoted"}`` (empty without
-        one)."""
+        ``{"rung", "epochs", "status", "fitness", "seconds", "promoted"}``, and
+        ``"data_fraction"`` on a ``data_fraction`` ladder (empty without one)."""
         with reading_journal(self._journal.path):
             events = self._journal.events("rung")
         return [{k: data.get(k) for k in ("rung", "epochs", "status", "fitness", "seconds",
-                                          "promoted")}
+                                          "promoted", "data_fraction") if k in data}
                 for _, _, ind_id, data in events if ind_id == id and isinstance(data, dict)]
 
     def best(self) -> Individual | None:

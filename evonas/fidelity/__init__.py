@@ -4,13 +4,20 @@ The ``fidelity:`` config section::
 
     fidelity:
       scheduler: asha      # asha | hyperband | median; null (the default): no ladder
-      resource: epochs     # what a rung spends
-      min: 1               # the first rung's epochs
-      max: 27              # the top rung's epochs (null: the task's epochs)
+      resource: epochs     # what a rung spends: epochs, or data_fraction
+      min: 1               # the first rung's epochs (data_fraction: its fraction, e.g. 0.1)
+      max: 27              # the top rung's epochs (null: the task's epochs; data_fraction: 1)
       eta: 3               # rungs grow by eta; ASHA and Hyperband promote the top 1/eta
-      rungs: null          # an explicit list of epochs instead of min, max and eta
+      rungs: null          # an explicit list of amounts instead of min, max and eta
       brackets: null       # Hyperband: how many brackets (null: one per rung but the top)
       min_results: 3       # median: results a rung needs before it stops anyone
+
+With ``resource: epochs`` a promotion continues training from the rung below (one learning-rate
+schedule spans the ladder). With ``resource: data_fraction`` every rung trains the task's full
+recipe from scratch on a stratified fraction of the train split (``max / eta**k`` down to
+``min``, nested: each rung's images include those of the rung below; it multiplies the task's own
+``data_fraction``), as Hyperband subsamples a dataset (Li et al. 2018, section 4.2); an
+individual's seconds still add up over its rungs.
 
 It works with every proposing strategy (the strategy is told an individual's last rung) and with
 several objectives (promotion by non-dominated rank and crowding). See
@@ -26,38 +33,45 @@ from typing import Any
 from evonas.errors import ConfigError
 from evonas.fidelity.schedulers import (
     ASHA,
+    RESOURCES,
     SCHEDULERS,
     Hyperband,
     MedianStopping,
     Scheduler,
+    geometric_fractions,
     geometric_rungs,
 )
 from evonas.objectives import Objective, objectives_from_config
 from evonas.options import Option, OptionSchema
 
 __all__ = ["ASHA", "FIDELITY_OPTIONS", "Hyperband", "MedianStopping", "Scheduler",
-           "build_scheduler", "geometric_rungs", "rungs_of"]
+           "build_scheduler", "geometric_fractions", "geometric_rungs", "rungs_of"]
 
 
 def _check_rungs(value: Any, where: str) -> None:
     if value is None:
         return
     if not (isinstance(value, list) and value
-            and all(type(v) is int and v >= 1 for v in value)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                    for v in value)
             and all(a < b for a, b in zip(value, value[1:], strict=False))):
-        raise ConfigError(f"{where}: must be a list of increasing positive epoch counts, got "
-                          f"{value!r:.80}")
+        raise ConfigError(f"{where}: must be a list of increasing positive amounts (epochs or "
+                          f"fractions), got {value!r:.80}")
 
 
 FIDELITY_OPTIONS = OptionSchema(
     Option("scheduler", None, "asha, hyperband or median; null: every evaluation trains the "
            "task's full recipe", kind=str, choices=tuple(SCHEDULERS)),
-    Option("resource", "epochs", "what a rung spends", kind=str, choices=("epochs",)),
-    Option("min", 1, "epochs of the first rung", low=1),
-    Option("max", None, "epochs of the top rung (null: the task's epochs)", kind=int, low=1),
+    Option("resource", "epochs", "what a rung spends: epochs (continued from the rung below) "
+           "or data_fraction (the train split's fraction, trained from scratch)", kind=str,
+           choices=tuple(RESOURCES)),
+    Option("min", 1, "the first rung's epochs, or its fraction of the training data", kind=float,
+           low=0, low_open=True),
+    Option("max", None, "the top rung's epochs (null: the task's epochs), or fraction (null: 1)",
+           kind=float, low=0, low_open=True),
     Option("eta", 3.0, "rungs grow by this factor; ASHA and Hyperband promote the top 1/eta",
            kind=float, low=1.1, high=100.0),
-    Option("rungs", None, "explicit increasing epochs of the rungs (replaces min, max, eta's "
+    Option("rungs", None, "explicit increasing amounts of the rungs (replaces min, max, eta's "
            "spacing)", kind=list, validator=_check_rungs),
     Option("brackets", None, "hyperband: how many brackets (null: one per rung but the top)",
            kind=int, low=1),
@@ -66,21 +80,42 @@ FIDELITY_OPTIONS = OptionSchema(
 )
 
 
-def rungs_of(section: Mapping[str, Any], task_epochs: Any, where: str = "fidelity") -> list[int]:
-    """The rungs' epochs of a ``fidelity:`` section.
+def rungs_of(section: Mapping[str, Any], task_epochs: Any, where: str = "fidelity"
+             ) -> list[float]:
+    """The rungs' amounts of a ``fidelity:`` section: epochs (integers), or fractions of the
+    training data in ``(0, 1]``.
 
     Raises:
-        ConfigError: when they cannot be made (``max`` below ``min``, no epochs known).
+        ConfigError: when they cannot be made (``max`` below ``min``, no epochs known, an
+            amount the resource cannot have).
     """
+    fractions = section.get("resource") == "data_fraction"
     if section.get("rungs"):
         rungs = list(section["rungs"])
+        key = "rungs"
+    elif fractions:
+        high = section.get("max") or 1.0
+        if section["min"] >= high:
+            raise ConfigError(f"{where}.min: the first rung's fraction of the training data must "
+                              f"be below fidelity.max ({high:g}), got {section['min']:g}")
+        rungs, key = geometric_fractions(section["min"], high, section["eta"]), "min"
     else:
+        if not float(section["min"]).is_integer():
+            raise ConfigError(f"{where}.min: epochs are whole numbers, got {section['min']:g}")
         high = section.get("max") or task_epochs
-        if type(high) is not int or high < 1:
+        if type(high) is not int and not (isinstance(high, float) and high.is_integer()) \
+                or high < 1:
             raise ConfigError(f"{where}.max: the task has no epochs option; set fidelity.max")
         if high < section["min"]:
-            raise ConfigError(f"{where}.max: {high} is below fidelity.min ({section['min']})")
-        rungs = geometric_rungs(section["min"], high, section["eta"])
+            raise ConfigError(f"{where}.max: {high:g} is below fidelity.min ({section['min']:g})")
+        rungs, key = geometric_rungs(round(section["min"]), round(high), section["eta"]), "min"
+    if fractions and not all(0 < r <= 1 for r in rungs):
+        raise ConfigError(f"{where}.{key}: fractions of the training data lie in (0, 1], got "
+                          f"{rungs}")
+    if not fractions and not all(float(r).is_integer() and r >= 1 for r in rungs):
+        raise ConfigError(f"{where}.{key}: epochs are whole numbers from 1, got {rungs}")
+    if not fractions:
+        rungs = [int(r) for r in rungs]
     if len(rungs) < 2:
         raise ConfigError(f"{where}: a ladder needs at least two rungs, got {rungs}; lower "
                           "fidelity.min or raise fidelity.max")
@@ -98,9 +133,11 @@ def build_scheduler(config: Mapping[str, Any]) -> Scheduler | None:
     rungs = rungs_of(section, task.get("epochs"))
     objectives = objectives_from_config(config) or [Objective("fitness", "max")]
     eta = float(section["eta"])
+    resource = section.get("resource") or "epochs"
     if name == "hyperband":
-        return Hyperband(rungs, objectives, eta, seed=int(config.get("seed") or 0),
+        return Hyperband(rungs, objectives, eta, resource, seed=int(config.get("seed") or 0),
                          brackets=section.get("brackets"))
     if name == "median":
-        return MedianStopping(rungs, objectives, eta, min_results=section["min_results"])
-    return SCHEDULERS[name](rungs, objectives, eta)
+        return MedianStopping(rungs, objectives, eta, resource,
+                              min_results=section["min_results"])
+    return SCHEDULERS[name](rungs, objectives, eta, resource)

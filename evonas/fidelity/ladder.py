@@ -16,8 +16,13 @@ continues from its rung file, and files of no climbing individual are deleted. W
 ``campaign.keep_weights`` the last rung's file becomes the individual's kept-weights file
 (:mod:`evonas.kept_weights`).
 
+With ``resource: data_fraction`` a rung trains the full recipe from scratch on its fraction of
+the training data (its job saves a state only for the kept weights), so a promotion starts over
+on more data and nothing continues from a rung file.
+
 ``rung`` event data: ``{"rung", "epochs", "status", "fitness", "metrics", "seconds", "worker",
-"error", "promoted"}``.
+"error", "promoted"}``, and ``"data_fraction"`` on a ladder of that resource (``epochs`` is then
+the epochs that rung trained).
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ class Ladder:
         self.keep_weights = keep_weights
         self.run_dir = Path(journal.path).parent
         self.folder = self.run_dir / RUNGS_DIR
-        self.top_epochs = scheduler.rungs[-1]
+        self.by_fraction = scheduler.resource == "data_fraction"
+        self.top_epochs = None if self.by_fraction else int(scheduler.rungs[-1])
         self._climbs: dict[int, _Climb] = {}
         self._to_delete: list[Path] = []
 
@@ -123,12 +129,21 @@ class Ladder:
                           self.scheduler.first_rung(individual_id))
 
     def _plan(self, individual_id: int, rung: int, resume: bool) -> dict[str, Any]:
-        plan: dict[str, Any] = {"epochs": self.scheduler.rungs[rung],
-                                "schedule_epochs": self.top_epochs,
-                                "save_to": str(self.rung_file(individual_id, rung))}
+        plan: dict[str, Any] = {"save_to": str(self.rung_file(individual_id, rung))}
+        if self.by_fraction:  # every rung trains from scratch on its share of the data
+            plan["data_fraction"] = self.scheduler.rungs[rung]
+            return plan
+        plan.update(epochs=int(self.scheduler.rungs[rung]), schedule_epochs=self.top_epochs)
         if resume:
             plan["resume_from"] = str(self.rung_file(individual_id, rung - 1))
         return plan
+
+    def _amount(self, rung: int, result: EvalResult) -> dict[str, Any]:
+        """What a rung's event says it spent: its epochs (and fraction of the data)."""
+        if self.by_fraction:
+            return {"epochs": result.metrics.get("epochs"),
+                    "data_fraction": self.scheduler.rungs[rung]}
+        return {"epochs": int(self.scheduler.rungs[rung])}
 
     def arrive(self, result: EvalResult) -> tuple[dict[str, Any] | None, EvalResult | None]:
         """A rung job's result: journal it, then either promote (``(next plan, None)``) or end
@@ -142,7 +157,7 @@ class Ladder:
         fitness = result.metrics.get("fitness") if result.status == STATUS_OK else None
         promoted = self.scheduler.decide(ind_id, rung, fitness, result.metrics)
         self.journal.add_event(RUNG_EVENT, ind_id, {
-            "rung": rung, "epochs": self.scheduler.rungs[rung], "status": result.status,
+            "rung": rung, **self._amount(rung, result), "status": result.status,
             "fitness": fitness, "metrics": result.metrics, "seconds": result.seconds,
             "worker": result.worker, "error": result.error, "promoted": promoted})
         if rung > self.scheduler.first_rung(ind_id):

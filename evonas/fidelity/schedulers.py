@@ -1,10 +1,11 @@
 """Multi-fidelity schedulers: which evaluations deserve more training.
 
-An individual climbs a *ladder* of rungs, each a number of epochs of one learning-rate schedule
-(``min``, ``min * eta``, ... up to ``max``). When its result at a rung arrives, the scheduler
-decides at once whether it continues to the next rung or stops there (the "stopping" form of
-the asynchronous schedulers, as Syne Tune calls it): no decision waits for a rung to fill, so no
-worker idles.
+An individual climbs a *ladder* of rungs, each an amount of the ladder's resource: a number of
+epochs of one learning-rate schedule (``min``, ``min * eta``, ... up to ``max``), or a fraction of
+the training data (``max / eta**k`` down to ``min``). When its result at a rung arrives, the
+scheduler decides at once whether it continues to the next rung or stops there (the "stopping"
+form of the asynchronous schedulers, as Syne Tune calls it): no decision waits for a rung to
+fill, so no worker idles.
 
 * :class:`ASHA` (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning"): an
   individual continues when its result ranks in the top ``1/eta`` of all results recorded at
@@ -41,6 +42,8 @@ from evonas.objectives import Objective, pareto_mask
 Point = tuple[float, ...]
 #: Stream id for drawing Hyperband brackets from the campaign seed.
 BRACKET_STREAM = 3
+#: What a rung can spend, and how a description names its amounts.
+RESOURCES = {"epochs": "epochs", "data_fraction": "of the training data"}
 
 
 def geometric_rungs(low: int, high: int, eta: float) -> list[int]:
@@ -55,22 +58,34 @@ def geometric_rungs(low: int, high: int, eta: float) -> list[int]:
     return rungs
 
 
+def geometric_fractions(low: float, high: float, eta: float) -> list[float]:
+    """``high, high / eta, ...`` down to the last at or above ``low``, lowest first (rounded to
+    4 places), as Hyperband spaces a data-subsampling resource."""
+    fractions = [high]
+    while fractions[-1] / eta >= low * (1 - 1e-9):
+        fractions.append(fractions[-1] / eta)
+    return [round(f, 4) for f in reversed(fractions)]
+
+
 class Scheduler(abc.ABC):
     """Decides, rung by rung, how far each individual trains.
 
     Args:
-        rungs: the epochs of each rung, increasing.
+        rungs: the resource's amount at each rung, increasing (epochs, or fractions of the
+            training data).
         objectives: what a result is judged by: one objective or several (Pareto ranking).
         eta: the reduction factor (ASHA, Hyperband): the top ``1/eta`` continue.
+        resource: what the rungs count, a key of :data:`RESOURCES`.
     """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, rungs: Sequence[int], objectives: Sequence[Objective],
-                 eta: float = 3.0) -> None:
+    def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective],
+                 eta: float = 3.0, resource: str = "epochs") -> None:
         self.rungs = list(rungs)
         self.objectives = list(objectives)
         self.eta = eta
+        self.resource = resource
         self._seen: dict[tuple[int, int], list[Point]] = {}  # (bracket, rung) -> points
 
     def bracket(self, individual_id: int) -> int:
@@ -111,9 +126,13 @@ class Scheduler(abc.ABC):
     def _continues(self, seen: list[Point], index: int) -> bool:
         """Whether ``seen[index]`` (just recorded) continues, given all ``seen`` at its rung."""
 
+    def rungs_text(self) -> str:
+        """The rungs and their unit: ``1, 3, 9, 27 epochs``."""
+        return f"{', '.join(f'{r:g}' for r in self.rungs)} {RESOURCES[self.resource]}"
+
     def describe(self) -> str:
         """One line for logs: ``asha: rungs 1, 3, 9, 27 epochs, eta 3``."""
-        return f"{self.name}: rungs {', '.join(map(str, self.rungs))} epochs, eta {self.eta:g}"
+        return f"{self.name}: rungs {self.rungs_text()}, eta {self.eta:g}"
 
 
 def preference_order(points: Sequence[Point]) -> list[int]:
@@ -174,9 +193,9 @@ class Hyperband(ASHA):
 
     name = "hyperband"
 
-    def __init__(self, rungs: Sequence[int], objectives: Sequence[Objective], eta: float = 3.0,
-                 seed: int = 0, brackets: int | None = None) -> None:
-        super().__init__(rungs, objectives, eta)
+    def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective], eta: float = 3.0,
+                 resource: str = "epochs", seed: int = 0, brackets: int | None = None) -> None:
+        super().__init__(rungs, objectives, eta, resource)
         count = max(1, min(brackets or len(self.rungs) - 1, len(self.rungs) - 1))
         top = len(self.rungs) - 1
         # Hyperband's bracket sizes: n_s proportional to eta^(top - s) / (top - s + 1)
@@ -201,9 +220,9 @@ class MedianStopping(Scheduler):
 
     name = "median"
 
-    def __init__(self, rungs: Sequence[int], objectives: Sequence[Objective], eta: float = 3.0,
-                 min_results: int = 3) -> None:
-        super().__init__(rungs, objectives, eta)
+    def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective], eta: float = 3.0,
+                 resource: str = "epochs", min_results: int = 3) -> None:
+        super().__init__(rungs, objectives, eta, resource)
         self.min_results = min_results
 
     def _continues(self, seen: list[Point], index: int) -> bool:
@@ -213,8 +232,8 @@ class MedianStopping(Scheduler):
         return rank < math.ceil(len(seen) / 2)
 
     def describe(self) -> str:
-        return (f"{self.name}: rungs {', '.join(map(str, self.rungs))} epochs, stops below the "
-                f"median once a rung has {self.min_results} results")
+        return (f"{self.name}: rungs {self.rungs_text()}, stops below the median once a rung "
+                f"has {self.min_results} results")
 
 
 SCHEDULERS: dict[str, type[Scheduler]] = {

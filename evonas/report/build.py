@@ -129,6 +129,11 @@ def _trained_section(models: list[TrainedModel]) -> str:
                     "weights"], rows, "trained-table", numeric=(2, 3, 4, 5))
 
 
+def _amount(step: dict[str, Any]) -> Any:
+    """What a rung event spent: its fraction of the training data, else its epochs."""
+    return step["data_fraction"] if "data_fraction" in step else step.get("epochs")
+
+
 def _fidelity_section(journal: Journal, config: dict[str, Any], best_id: int | None) -> str:
     """Each rung of the ladder: results there, how many were promoted, their fitness; and the
     best individual's climb."""
@@ -143,21 +148,25 @@ def _fidelity_section(journal: Journal, config: dict[str, Any], best_id: int | N
         steps = by_rung[rung]
         fitness = [d["fitness"] for d in steps if isinstance(d.get("fitness"), int | float)]
         promoted = sum(1 for d in steps if d.get("promoted") is True)
-        rows.append([rung, steps[0].get("epochs"), len(steps), promoted,
+        rows.append([rung, _amount(steps[0]), len(steps), promoted,
                      _fmt(promoted / len(steps), ".1%"),
                      _fmt(sum(fitness) / len(fitness) if fitness else None),
                      _fmt(max(fitness) if fitness else None),
                      _fmt(sum(float(d.get("seconds") or 0) for d in steps), ".1f")])
     section = _section(config, "fidelity")
+    by_fraction = section.get("resource") == "data_fraction"
+    unit = "data fraction" if by_fraction else "epochs"
     body = h.note(f"Scheduler {section.get('scheduler')}: every individual starts at its "
-                  "first rung; a promotion continues training from the rung below.")
-    body += h.table(["rung", "epochs", "results", "promoted", "share", "mean fitness",
+                  "first rung; a promotion " + (
+                      "trains again from scratch on more of the training data." if by_fraction
+                      else "continues training from the rung below."))
+    body += h.table(["rung", unit, "results", "promoted", "share", "mean fitness",
                      "best fitness", "device-seconds"], rows, "fidelity-table",
                     numeric=range(0, 8))
     climb = [d for ind_id, d in events if ind_id == best_id]
     if climb:
-        body += h.table(["rung", "epochs", "fitness", "seconds", "promoted"],
-                        [[d.get("rung"), d.get("epochs"), _fmt(d.get("fitness")),
+        body += h.table(["rung", unit, "fitness", "seconds", "promoted"],
+                        [[d.get("rung"), _amount(d), _fmt(d.get("fitness")),
                           _fmt(d.get("seconds"), ".1f"), "yes" if d.get("promoted") else "no"]
                          for d in climb], "best-ladder", numeric=(0, 1, 2, 3))
         body += h.note(f"The climb of the best individual, #{best_id}.")

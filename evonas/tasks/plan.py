@@ -29,6 +29,9 @@ class TrainingPlan:
             full ``epochs``); None: the recipe's own.
         schedule_epochs: the epochs the learning-rate schedule spans (the top rung of a
             ladder), so that rungs of one ladder share one schedule; None: ``epochs``.
+        data_fraction: train on this fraction of the task's training data (a rung of a
+            ``data_fraction`` ladder; it multiplies the recipe's own ``data_fraction``, and the
+            subsets of one seed nest); None: all of it.
     """
 
     save_to: str | None = None
@@ -36,6 +39,7 @@ class TrainingPlan:
     inherit_from: str | None = None
     epochs: int | None = None
     schedule_epochs: int | None = None
+    data_fraction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

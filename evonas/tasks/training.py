@@ -60,8 +60,10 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
             parent's matching tensors (``inherit_from``), continue a saved state
             (``resume_from``: model, optimizer, schedule, generators and the epoch reached),
             stop at ``epochs`` of a schedule spanning ``schedule_epochs``, and save the state at
-            the end (``save_to``). Continuing a state saved at epoch ``k`` up to epoch ``E``
-            gives the same weights and metrics as training to ``E`` at once, on the same device.
+            the end (``save_to``); train on a share of the data (``data_fraction``, reported
+            as the ``data_fraction`` metric, the recipe's own fraction included). Continuing a
+            state saved at epoch ``k`` up to epoch ``E`` gives the same weights and metrics as
+            training to ``E`` at once, on the same device.
 
     Returns:
         ``fitness`` (= ``val_accuracy``), ``val_accuracy``, ``val_loss``, ``test_accuracy``,
@@ -93,7 +95,10 @@ def train_and_score(genome: DAGGenome, space: SearchSpace, data: TensorSplits,
             # Module.to takes memory_format (documented), which torch's stubs leave out
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         dtype = autocast_dtype(recipe.precision, dev)
-        subset = train_subset(y_train, recipe.data_fraction, recipe.subset_seed)
+        fraction = recipe.data_fraction * (plan.data_fraction or 1.0)
+        if plan.data_fraction is not None:
+            extra["data_fraction"] = fraction
+        subset = train_subset(y_train, fraction, recipe.subset_seed)
         n = len(x_train) if subset is None else len(subset)
         schedule_epochs = plan.schedule_epochs or plan.epochs or recipe.epochs
         session = TrainingSession(model, recipe, seed, n, schedule_epochs, dtype, dev)

@@ -184,3 +184,60 @@ def test_lineage_and_the_report_show_the_rungs(tmp_path: Path, capsys: Any) -> N
     html = Path(write_report(run.path)).read_text()
     assert 'id="fidelity-table"' in html and 'id="kept-table"' in html
     assert 'id="best-ladder"' in html
+
+
+FRACTIONS = [0.25, 0.5, 1.0]
+
+
+def fraction_config(tmp_path: Path, name: str, **changes: object) -> dict[str, Any]:
+    return ladder_config(tmp_path, name, fidelity={
+        "scheduler": "asha", "resource": "data_fraction", "rungs": FRACTIONS, "eta": 2},
+        **changes)
+
+
+class _KillingAtRung(InProcessEvaluator):
+    """Runs jobs in this process and dies when handed the ``at``-th job above a first rung."""
+
+    def __init__(self, config: dict[str, Any], at: int) -> None:
+        super().__init__(config["task"], config["space"])
+        self.left = at
+
+    def submit(self, job: Any) -> None:
+        if job.plan and job.plan.get("data_fraction", 0) > FRACTIONS[0]:
+            self.left -= 1
+            if self.left == 0:
+                raise Kill
+        super().submit(job)
+
+
+def test_a_data_fraction_ladder_trains_each_rung_from_scratch_on_more_data(tmp_path: Path
+                                                                           ) -> None:
+    run = evonas.run(fraction_config(tmp_path, "fractions"))
+    run.close()
+    ladders = rung_events(run.path)
+    with Journal.open(run.path / JOURNAL_FILE, readonly=True) as journal:
+        evaluations = {row.individual_id: row for row in journal.evaluations()
+                       if row.source_id is None}
+    assert set(ladders) == set(evaluations)
+    assert max(len(ladder) for ladder in ladders.values()) >= 2
+    for ind_id, ladder in ladders.items():
+        assert [step["data_fraction"] for step in ladder] == FRACTIONS[:len(ladder)]
+        for step in ladder:
+            assert step["epochs"] == 4 and "resumed_from_epoch" not in step["metrics"]
+            # the task's own data_fraction (0.5) times the rung's
+            assert step["metrics"]["data_fraction"] == 0.5 * step["data_fraction"]
+        row = evaluations[ind_id]
+        assert row.fitness == ladder[-1]["fitness"]
+        assert row.seconds == pytest.approx(sum(step["seconds"] for step in ladder), abs=1e-3)
+    assert list((run.path / RUNGS_DIR).iterdir()) == []
+    climbed = next(i for i, ladder in ladders.items() if len(ladder) >= 2)
+    assert [step["data_fraction"] for step in evonas.open_run(run.path).ladder(climbed)] \
+        == FRACTIONS[:len(ladders[climbed])]
+
+    config = load_config(fraction_config(tmp_path, "cut"))
+    with pytest.raises(Kill):
+        start_campaign(config, evaluator=_KillingAtRung(config.data, at=2))
+    cut = Path(config.runs_dir) / "cut"
+    assert any(ladder[-1]["promoted"] for ladder in rung_events(cut).values())
+    evonas.resume(cut).close()
+    assert untimed_journal_rows(cut) == untimed_journal_rows(run.path)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evonas.config import ConfigError, load_config
-from evonas.fidelity import build_scheduler, geometric_rungs, rungs_of
+from evonas.fidelity import build_scheduler, geometric_fractions, geometric_rungs, rungs_of
 from evonas.fidelity.schedulers import ASHA, Hyperband, MedianStopping, preference_order
 from evonas.objectives import Objective, pareto_mask
 from tests.conftest import tabular_config
@@ -101,3 +101,26 @@ def test_a_config_builds_its_scheduler_and_refuses_bad_ladders(tmp_path) -> None
     with pytest.raises(ConfigError, match="at least two rungs"):
         load_config(tabular_config(tmp_path, fidelity__scheduler="median",
                                    fidelity__rungs=[3]))
+
+
+def test_data_fraction_ladders_are_fractions_spaced_from_the_top(tmp_path) -> None:
+    assert geometric_fractions(0.1, 1.0, 3.0) == [0.1111, 0.3333, 1.0]
+    assert geometric_fractions(0.25, 1.0, 2.0) == [0.25, 0.5, 1.0]
+    config = load_config(tabular_config(tmp_path, fidelity={
+        "scheduler": "hyperband", "resource": "data_fraction", "min": 0.1},
+        task={"name": "digits"}))
+    scheduler = build_scheduler(config.data)
+    assert scheduler is not None and scheduler.rungs == [0.1111, 0.3333, 1.0]
+    assert scheduler.describe().startswith(
+        "hyperband: rungs 0.1111, 0.3333, 1 of the training data, eta 3")
+    section = {"resource": "data_fraction", "eta": 3.0}
+    with pytest.raises(ConfigError, match=r"fidelity.min: the first rung's fraction .* got 1$"):
+        rungs_of({**section, "min": 1}, 9)
+    with pytest.raises(ConfigError, match=r"fidelity.rungs: fractions .* \(0, 1\]"):
+        rungs_of({**section, "min": 1, "rungs": [0.5, 2]}, 9)
+    with pytest.raises(ConfigError, match="fidelity.rungs: epochs are whole numbers"):
+        rungs_of({"resource": "epochs", "min": 1, "eta": 3.0, "rungs": [1, 2.5]}, 9)
+    with pytest.raises(ConfigError, match="fidelity.min: epochs are whole numbers, got 1.5"):
+        rungs_of({"resource": "epochs", "min": 1.5, "eta": 3.0}, 9)
+    assert rungs_of({"resource": "epochs", "min": 1, "eta": 3.0, "rungs": [1.0, 3.0]}, 9) \
+        == [1, 3]
