@@ -89,37 +89,47 @@ def rungs_of(section: Mapping[str, Any], task_epochs: Any, where: str = "fidelit
         ConfigError: when they cannot be made (``max`` below ``min``, no epochs known, an
             amount the resource cannot have).
     """
-    fractions = section.get("resource") == "data_fraction"
+    if section.get("resource") == "data_fraction":
+        rungs: list[float] = _fraction_rungs(section, where)
+    else:
+        rungs = list(_epoch_rungs(section, task_epochs, where))
+    if len(rungs) < 2:
+        raise ConfigError(f"{where}: a ladder needs at least two rungs, got {rungs}; lower "
+                          "fidelity.min or raise fidelity.max")
+    return rungs
+
+
+def _fraction_rungs(section: Mapping[str, Any], where: str) -> list[float]:
     if section.get("rungs"):
-        rungs = list(section["rungs"])
-        key = "rungs"
-    elif fractions:
+        rungs, key = list(section["rungs"]), "rungs"
+    else:
         high = section.get("max") or 1.0
         if section["min"] >= high:
             raise ConfigError(f"{where}.min: the first rung's fraction of the training data must "
                               f"be below fidelity.max ({high:g}), got {section['min']:g}")
         rungs, key = geometric_fractions(section["min"], high, section["eta"]), "min"
-    else:
-        if not float(section["min"]).is_integer():
-            raise ConfigError(f"{where}.min: epochs are whole numbers, got {section['min']:g}")
-        high = section.get("max") or task_epochs
-        if type(high) is not int and not (isinstance(high, float) and high.is_integer()) \
-                or high < 1:
-            raise ConfigError(f"{where}.max: the task has no epochs option; set fidelity.max")
-        if high < section["min"]:
-            raise ConfigError(f"{where}.max: {high:g} is below fidelity.min ({section['min']:g})")
-        rungs, key = geometric_rungs(round(section["min"]), round(high), section["eta"]), "min"
-    if fractions and not all(0 < r <= 1 for r in rungs):
+    if not all(0 < r <= 1 for r in rungs):
         raise ConfigError(f"{where}.{key}: fractions of the training data lie in (0, 1], got "
                           f"{rungs}")
-    if not fractions and not all(float(r).is_integer() and r >= 1 for r in rungs):
-        raise ConfigError(f"{where}.{key}: epochs are whole numbers from 1, got {rungs}")
-    if not fractions:
-        rungs = [int(r) for r in rungs]
-    if len(rungs) < 2:
-        raise ConfigError(f"{where}: a ladder needs at least two rungs, got {rungs}; lower "
-                          "fidelity.min or raise fidelity.max")
     return rungs
+
+
+def _epoch_rungs(section: Mapping[str, Any], task_epochs: Any, where: str) -> list[int]:
+    if section.get("rungs"):
+        rungs = list(section["rungs"])
+        if not all(float(r).is_integer() for r in rungs):
+            raise ConfigError(f"{where}.rungs: epochs are whole numbers from 1, got {rungs}")
+        return [int(r) for r in rungs]
+    low = section["min"]
+    if not float(low).is_integer():
+        raise ConfigError(f"{where}.min: epochs are whole numbers, got {low:g}")
+    high = section.get("max") or task_epochs
+    if not isinstance(high, int | float) or isinstance(high, bool) \
+            or not float(high).is_integer() or high < 1:
+        raise ConfigError(f"{where}.max: the task has no epochs option; set fidelity.max")
+    if high < low:
+        raise ConfigError(f"{where}.max: {high:g} is below fidelity.min ({low:g})")
+    return geometric_rungs(int(low), int(high), section["eta"])
 
 
 def build_scheduler(config: Mapping[str, Any]) -> Scheduler | None:

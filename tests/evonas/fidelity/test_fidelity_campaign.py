@@ -3,6 +3,7 @@ strategy told each individual's last rung, and resume exact in the middle of a l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,22 @@ def test_asha_trains_the_promising_longer_and_tells_their_last_rung(tmp_path: Pa
     assert snapshot is not None and snapshot.told == snapshot.next_id  # each told once, at the end
 
 
-class _KillingEvaluator(InProcessEvaluator):
-    """Runs jobs in this process and dies at the ``at``-th promotion it is handed."""
+def _resumes(plan: dict[str, Any]) -> bool:
+    return "resume_from" in plan
 
-    def __init__(self, config: dict[str, Any], at: int) -> None:
+
+class _KillingEvaluator(InProcessEvaluator):
+    """Runs jobs in this process and dies at the ``at``-th promotion it is handed (a job whose
+    plan ``is_promotion`` says so)."""
+
+    def __init__(self, config: dict[str, Any], at: int,
+                 is_promotion: Callable[[dict[str, Any]], bool] = _resumes) -> None:
         super().__init__(config["task"], config["space"])
         self.promotions_left = at
+        self.is_promotion = is_promotion
 
     def submit(self, job: Any) -> None:
-        if job.plan and "resume_from" in job.plan:
+        if job.plan and self.is_promotion(job.plan):
             self.promotions_left -= 1
             if self.promotions_left == 0:
                 raise Kill
@@ -195,21 +203,6 @@ def fraction_config(tmp_path: Path, name: str, **changes: object) -> dict[str, A
         **changes)
 
 
-class _KillingAtRung(InProcessEvaluator):
-    """Runs jobs in this process and dies when handed the ``at``-th job above a first rung."""
-
-    def __init__(self, config: dict[str, Any], at: int) -> None:
-        super().__init__(config["task"], config["space"])
-        self.left = at
-
-    def submit(self, job: Any) -> None:
-        if job.plan and job.plan.get("data_fraction", 0) > FRACTIONS[0]:
-            self.left -= 1
-            if self.left == 0:
-                raise Kill
-        super().submit(job)
-
-
 def test_a_data_fraction_ladder_trains_each_rung_from_scratch_on_more_data(tmp_path: Path
                                                                            ) -> None:
     run = evonas.run(fraction_config(tmp_path, "fractions"))
@@ -236,7 +229,8 @@ def test_a_data_fraction_ladder_trains_each_rung_from_scratch_on_more_data(tmp_p
 
     config = load_config(fraction_config(tmp_path, "cut"))
     with pytest.raises(Kill):
-        start_campaign(config, evaluator=_KillingAtRung(config.data, at=2))
+        start_campaign(config, evaluator=_KillingEvaluator(
+            config.data, at=2, is_promotion=lambda plan: plan["data_fraction"] > FRACTIONS[0]))
     cut = Path(config.runs_dir) / "cut"
     assert any(ladder[-1]["promoted"] for ladder in rung_events(cut).values())
     evonas.resume(cut).close()
