@@ -12,6 +12,8 @@ stopped by the same ``budget.device_seconds`` B:
   E (an individual's seconds are the sum over its rungs, its metrics its last rung's);
 * ``asha_data``: the same with ``resource: data_fraction`` (rungs 1/9, 1/3 and all of the train
   split, each the full recipe from scratch);
+* ``sh``: the same ladder under synchronous successive halving (cohorts of 9 deciding each rung
+  together; the campaign in async order so a waiting result frees its worker);
 * ``inherit``: the same + ``inherit_weights: {enabled: true, epochs: ~E/3}``;
 * ``prescreen``: the same + ``prescreen: {proxy: synflow, keep: 0.25}``;
 * ``spos``, ``enas`` (digits only, short supernet training): the one-shot strategies, their
@@ -41,6 +43,9 @@ Usage::
     .venv/bin/python bench/fidelity_equal_terms.py                    # 3 seeds, both datasets
     .venv/bin/python bench/fidelity_equal_terms.py --datasets digits --seeds 1 --digits-b 40
     .venv/bin/python bench/fidelity_equal_terms.py --report           # tables of runs under --out
+
+Campaigns whose run folder exists under ``--out`` are kept, not run again, so ``--seeds 5`` after
+``--seeds 3`` adds seeds 3 and 4.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from evonas.storage import JOURNAL_FILE
 from evonas.strategies import search_seconds
 
 FM_PATH = "/usr/share/datasets/fashion-mnist"
-METHODS = ("re", "asha", "asha_data", "inherit", "prescreen", "spos", "enas")
+METHODS = ("re", "asha", "asha_data", "sh", "inherit", "prescreen", "spos", "enas")
 #: ``asha_data``'s ladder: fractions of the train subset, each rung the full recipe from scratch.
 DATA_RUNGS = [0.1111, 0.3333, 1.0]
 ONE_SHOT = ("spos", "enas")
@@ -95,6 +100,10 @@ def campaign_config(dataset: str, method: str, seed: int, budget: float, epochs:
     if method == "asha":
         config["fidelity"] = {"scheduler": "asha", "resource": "epochs", "rungs": rungs,
                               "eta": 3}
+    elif method == "sh":  # synchronous: results wait for their rung, so async order
+        config["fidelity"] = {"scheduler": "successive_halving", "resource": "epochs",
+                              "rungs": rungs, "eta": 3}
+        config["campaign"]["order"] = "async"
     elif method == "asha_data":
         config["fidelity"] = {"scheduler": "asha", "resource": "data_fraction",
                               "rungs": DATA_RUNGS, "eta": 3}
@@ -165,8 +174,8 @@ def timeline(run_dir: Path) -> tuple[list[tuple[float, float, float | None]], di
         evaluations = {row[0]: row for row in con.execute(
             "SELECT individual_id, status, fitness, metrics, seconds, source_id, finished_at "
             "FROM evaluations")}
-        rungs = list(con.execute("SELECT at, individual_id, data FROM events "
-                                 "WHERE kind = 'rung' ORDER BY seq"))
+        rungs = list(con.execute("SELECT at, individual_id, data, kind FROM events "
+                                 "WHERE kind IN ('rung', 'rung_close') ORDER BY seq"))
     finally:
         con.close()
     ladder = bool((config.get("fidelity") or {}).get("scheduler"))
@@ -175,17 +184,28 @@ def timeline(run_dir: Path) -> tuple[list[tuple[float, float, float | None]], di
     steps: list[tuple[float, float, float, int | None, int]] = []
     if ladder:
         climbed: dict[int, float] = {}
-        for at, ind, text in rungs:
+        waiting: dict[str, int] = {}  # successive halving: undecided rung -> its step
+        for at, ind, text, kind in rungs:
             data = json.loads(text)
+            for key, promoted in (data.get("released") or {}).items():
+                if key in waiting and not promoted:  # stopped: told with that rung's result
+                    index = waiting[key]
+                    steps[index] = (*steps[index][:3], int(key), int(key))
+                waiting.pop(key, None)
+            if kind != "rung":
+                continue
             top = float(data.get("epochs") or 0)
             if "data_fraction" in data:  # a rung trained from scratch on a share of the data
                 spent_epochs = top * float(data["data_fraction"])
             else:  # a rung continued from the one below
                 spent_epochs = top - climbed.get(ind, 0.0)
                 climbed[ind] = top
+            if data.get("promoted") is None and data.get("status") == "ok" \
+                    and "released" in data:
+                waiting[str(ind)] = len(steps)
             steps.append((at, float(data.get("seconds") or 0.0), spent_epochs,
-                          None if data.get("promoted") else ind, ind))
-        laddered = {ind for _, ind, _ in rungs}
+                          None if data.get("promoted") is not False else ind, ind))
+        laddered = {ind for _, ind, _, kind in rungs if kind == "rung"}
     else:
         laddered = set()
     for ind, (_, _, _, metrics, seconds, source, finished) in evaluations.items():
@@ -228,7 +248,7 @@ def timeline(run_dir: Path) -> tuple[list[tuple[float, float, float | None]], di
     return points, {"device_seconds": spent_total, "epochs": epochs_total,
                     "evaluations": real, "told": told,
                     "best_val": best_val, "final_test": best_test,
-                    "rung_steps": len(rungs) if ladder else 0}
+                    "rung_steps": sum(kind == "rung" for *_, kind in rungs) if ladder else 0}
 
 
 def reached(points: list[tuple[float, float, float | None]], target: float | None
@@ -374,27 +394,24 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.report:
         configs = []
+        kept = 0
         # the evolution variants first, the one-shot strategies last
-        for dataset in datasets:
-            for seed in range(args.seeds):
-                for method in methods_of(dataset):
-                    if method in ONE_SHOT:
-                        continue
-                    budget, epochs, rungs = setting[dataset]
-                    path = root / f"{dataset}-{method}-s{seed}.yaml"
-                    path.write_text(yaml.safe_dump(campaign_config(
-                        dataset, method, seed, budget, epochs, rungs, args, runs_dir)))
-                    configs.append(path)
-        for dataset in datasets:
-            for seed in range(args.seeds):
-                for method in methods_of(dataset):
-                    if method not in ONE_SHOT:
-                        continue
-                    budget, epochs, rungs = setting[dataset]
-                    path = root / f"{dataset}-{method}-s{seed}.yaml"
-                    path.write_text(yaml.safe_dump(campaign_config(
-                        dataset, method, seed, budget, epochs, rungs, args, runs_dir)))
-                    configs.append(path)
+        for one_shot in (False, True):
+            for dataset in datasets:
+                for seed in range(args.seeds):
+                    for method in methods_of(dataset):
+                        if (method in ONE_SHOT) != one_shot:
+                            continue
+                        if (runs_dir / f"{dataset}-{method}-s{seed}").exists():
+                            kept += 1  # run before: more seeds extend a set of runs
+                            continue
+                        budget, epochs, rungs = setting[dataset]
+                        path = root / f"{dataset}-{method}-s{seed}.yaml"
+                        path.write_text(yaml.safe_dump(campaign_config(
+                            dataset, method, seed, budget, epochs, rungs, args, runs_dir)))
+                        configs.append(path)
+        if kept:
+            print(f"{kept} campaigns already under {runs_dir}: kept as they are")
         print(f"{len(configs)} campaigns, {args.jobs} at a time, under {root}", flush=True)
         start = time.perf_counter()
         failed = run_all(configs, args.jobs)

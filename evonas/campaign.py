@@ -41,7 +41,10 @@ Tasks that train can do more with an evaluation than score it (their jobs carry 
 plan, :class:`~evonas.tasks.plan.TrainingPlan`): ``campaign.keep_weights`` keeps the K best
 trained states (:mod:`evonas.kept_weights`); a ``fidelity:`` scheduler runs each individual up a
 ladder of rungs, one job per rung, each continuing from the state the rung below saved, and the
-individual's result is its last rung's (:mod:`evonas.fidelity.ladder`); ``inherit_weights``
+individual's result is its last rung's (:mod:`evonas.fidelity.ladder`; with successive halving a
+result may wait for its rung to fill, holding no worker: the window then holds that many more,
+and each refill it leads to is journaled as a ``refill`` event with the waiting count, which the
+async replay replays between the tells); ``inherit_weights``
 starts a child from its parent's state (:mod:`evonas.inheritance`). Each journals what it does in
 the same transactions as the results, deletes a file only once the journal's commit no longer
 needs it, and puts folder and journal back in agreement when the campaign opens.
@@ -73,7 +76,7 @@ import numpy as np
 from evonas.config import Config
 from evonas.evaluation import EvalJob, EvalResult, Evaluator
 from evonas.fidelity import build_scheduler
-from evonas.fidelity.ladder import Ladder
+from evonas.fidelity.ladder import Arrival, Ladder
 from evonas.inheritance import WeightInheritance, inherit_epochs
 from evonas.kept_weights import WeightKeeper
 from evonas.reporting import CallbackReporter, Reporter, ReporterSet
@@ -91,6 +94,8 @@ INDIVIDUALS_PER_EVALUATION = 20
 COMMIT_EVERY = 0.05
 #: ``campaign.order`` values.
 ORDERS = ("async", "birth")
+#: A refill that no tell makes (journaled so that a replay makes it at the same point).
+REFILL_EVENT = "refill"
 #: Stream ids for seeding components from the campaign seed.
 STRATEGY_STREAM = 1
 EVALUATION_STREAM = 2
@@ -265,12 +270,15 @@ class Campaign:
         self.checkpoint_every: int = campaign["checkpoint_every"]
         self.grace_period: float = campaign["grace_period"]
         self.capacity = max(1, evaluator.capacity)
-        self.order: str = campaign.get("order") or (
-            "async" if self.capacity > 1 and not evaluator.returns_in_order else "birth")
         keep = campaign.get("keep_weights") or 0  # absent from configs frozen before it existed
         self._keeper = WeightKeeper(journal, keep) if keep else None
         scheduler = build_scheduler(config.data)
         self._ladder = None if scheduler is None else Ladder(scheduler, journal, bool(keep))
+        # a synchronous ladder's waiting results hold no worker: async order refills for them
+        self._waits = self._ladder is not None and self._ladder.synchronous
+        self.order: str = campaign.get("order") or (
+            "async" if self._waits or (self.capacity > 1 and not evaluator.returns_in_order)
+            else "birth")
         inherit = config.data.get("inherit_weights") or {}
         self._inheritance = WeightInheritance(
             journal, inherit_epochs(inherit, config.section("task").get("epochs"),
@@ -296,6 +304,8 @@ class Campaign:
         self._dependents: dict[int, list[int]] = {}
         self._to_dispatch: list[_Pending] = []
         self._replay_until = 0  # ids below this already exist in the journal
+        self._refills = 0  # refills journaled apart from tells (a synchronous ladder's)
+        self._replay_waiting: int | None = None  # the journal's waiting count while replaying
         self._stopping = False
         self._stop_deadline: float | None = None
         self._started = time.monotonic()
@@ -372,6 +382,8 @@ class Campaign:
         last = self.journal.counts()["individuals"]
         self._replay_until = last
         self._first_by_hash = self.journal.first_ids_by_hash()
+        if self._waits:
+            self._replay_waiting = 0  # until the snapshot's (the ladder's is the journal's end)
         if row is None:
             # no snapshot yet: everything journaled was made by the first session (a later one
             # with another capacity snapshots at its start)
@@ -381,6 +393,9 @@ class Campaign:
             return live_capacity
         if self.order == "async":
             self.capacity = max(1, int(row.state.get("capacity", self.capacity)))
+        if self._waits:
+            self._refills = int(row.state.get("refills", 0))
+            self._replay_waiting = int(row.state.get("waiting", 0))
         self.strategy.load_state_dict(row.state["strategy"])
         self.next_id, self.told, self.evaluations = row.next_id, row.told, row.evaluations
         self.failed = row.state.get("failed", 0)
@@ -406,12 +421,20 @@ class Campaign:
 
     def _replay(self, live_capacity: int) -> None:
         """Async order: tell the tells journaled after the snapshot, in their order (each one
-        refills as it did then), then switch to this session's capacity."""
+        refills as it did then; so do a synchronous ladder's refills between them, with the
+        waiting count journaled), then switch to this session's capacity."""
         if self.order != "async":
             return
-        told_ids = [ind_id for _, _, ind_id, _ in self.journal.events("told")][self.told:]
+        steps = self.journal.events("told")[self.told:]
+        if self._waits:
+            steps = sorted(steps + self.journal.events(REFILL_EVENT)[self._refills:])
         self._replaying = True
-        for ind_id in told_ids:
+        for _, kind, ind_id, data in steps:
+            if self._waits:
+                self._replay_waiting = int((data or {}).get("waiting", 0))
+            if kind == REFILL_EVENT:
+                self._refill_apart()
+                continue
             pending = self._window.get(ind_id) if ind_id is not None else None
             if pending is None or pending.result is None:
                 raise JournalError(f"{self.journal.path}: events: individual {ind_id} was told "
@@ -419,6 +442,7 @@ class Campaign:
                                    "config changed?)")
             self._tell(pending)
         self._replaying = False
+        self._replay_waiting = None
         self._arrived = deque(i for i, p in self._window.items() if p.result is not None)
         if live_capacity != self.capacity:
             self.capacity = live_capacity
@@ -441,13 +465,16 @@ class Campaign:
             if self._halted():
                 # Telling the drained window would move the strategy past the state that an
                 # uninterrupted campaign has here; only collect what is in flight.
-                if all(p.result is not None for p in self._window.values()):
+                if not self._in_flight():
                     break
             else:
                 self._tell_ready()
                 self._flush_dispatch()  # what the tells' refills admitted, in one go
                 if not self._window:
                     break
+                if self._waits and self._ladder_waiting() and not self._arrived \
+                        and not self._in_flight():
+                    self._unblock()
             if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
                 break
             for result in self.evaluator.poll(0.2):
@@ -457,6 +484,39 @@ class Campaign:
             if (self.wall_time is not None and not self._stopping
                     and self._elapsed() > self.wall_time):
                 self._stopping = True
+
+    def _in_flight(self) -> bool:
+        """Whether a window member has a job running (not a result, not waiting on a rung)."""
+        ladder = self._ladder
+        return any(p.result is None and not (self._waits and ladder is not None
+                                             and ladder.is_waiting(p.id))
+                   for p in self._window.values())
+
+    def _unblock(self) -> None:
+        """A synchronous ladder's results wait and nothing runs: start what can start, else
+        decide the waiting rungs as they are (nothing more can reach them)."""
+        assert self._ladder is not None
+        before = self.next_id
+        self._refill_apart()
+        self._flush_dispatch()
+        if self.next_id == before:
+            self._arrival(self._ladder.close())
+
+    def _refill_apart(self) -> None:
+        """A refill that no tell makes (a result now waiting freed its worker): journaled, with
+        the waiting count, so that a replay refills at the same point."""
+        if not self._replaying:
+            self.journal.add_event(REFILL_EVENT, None, {"waiting": self._ladder_waiting()})
+        self._refills += 1
+        self._refill()
+
+    def _ladder_waiting(self) -> int:
+        """Window members waiting on their rung (the journal's count while replaying)."""
+        if not self._waits or self._ladder is None:
+            return 0
+        if self._replay_waiting is not None:
+            return self._replay_waiting
+        return self._ladder.waiting()
 
     def _tell_ready(self) -> None:
         """Tell every result that may be told now: in async order all that have arrived, in
@@ -505,7 +565,8 @@ class Campaign:
         if self.order == "birth":
             return self.capacity - len(self._window)
         copies = len(self._window) - self._window_evaluations
-        return self.capacity - self._window_evaluations - max(0, copies - self.capacity)
+        return (self.capacity - self._window_evaluations + self._ladder_waiting()
+                - max(0, copies - self.capacity))
 
     def _admit(self, candidate: Candidate) -> None:
         ind_id = self.next_id
@@ -577,7 +638,10 @@ class Campaign:
         add_event, submit = self.journal.add_event, self.evaluator.submit
         seed_of = self._evaluation_seed
         planned = self._ladder or self._keeper or self._inheritance
+        ladder = self._ladder if self._waits else None
         for pending in self._to_dispatch:
+            if ladder is not None and ladder.is_waiting(pending.id):
+                continue  # restored waiting on its rung: its decision submits its next job
             add_event("dispatched", pending.id)
             genome = pending.candidate.genome
             submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome,
@@ -598,15 +662,25 @@ class Campaign:
         if pending is None or pending.result is not None:
             return  # a late result for an individual already settled
         if self._ladder is not None:
-            promotion, final = self._ladder.arrive(result)
-            if promotion is not None:
-                genome = pending.candidate.genome
-                self.evaluator.submit(EvalJob(pending.id, genome.to_dict(),
-                                              self._evaluation_seed(pending.id), genome,
-                                              plan=promotion))
-            if final is None:
-                return
-            result = final
+            arrival = self._ladder.arrive(result)
+            self._arrival(arrival)
+            if arrival.paused and not self._halted():
+                self._refill_apart()
+            return
+        self._record_evaluation(pending, result)
+
+    def _arrival(self, arrival: Arrival) -> None:
+        """Record the evaluations of the ladders that ended, then submit the promotions (a
+        promotion lost to a crash runs again on resume; an ended ladder has no job to rerun)."""
+        for final in arrival.finals:
+            self._record_evaluation(self._window[final.individual_id], final)
+        for ind_id, plan in arrival.promotions:
+            genome = self._window[ind_id].candidate.genome
+            self.evaluator.submit(EvalJob(ind_id, genome.to_dict(), self._evaluation_seed(ind_id),
+                                          genome, plan=plan))
+
+    def _record_evaluation(self, pending: _Pending, result: EvalResult) -> None:
+        """Journal an individual's evaluation and give it (and its waiting copies) the result."""
         fitness = result.metrics.get("fitness") if result.status == "ok" else None
         row = EvaluationRow(result.individual_id, result.status,
                             None if fitness is None else float(fitness), dict(result.metrics),
@@ -640,7 +714,8 @@ class Campaign:
         if pending.source_id is None:
             self._window_evaluations -= 1
         if self.order == "async" and not self._replaying:
-            self.journal.add_event("told", pending.id)
+            self.journal.add_event("told", pending.id, {"waiting": self._ladder_waiting()}
+                                   if self._waits else None)
         fitness = result.fitness if result.status in ("ok", "cached") else None
         self.strategy.tell([Evaluated(pending.id, pending.candidate.genome, fitness,
                                       result.metrics)])
@@ -671,6 +746,8 @@ class Campaign:
                  "capacity": self.capacity}
         if self.order == "async":
             state["window"] = list(self._window)
+        if self._waits:
+            state.update(refills=self._refills, waiting=self._ladder_waiting())
         self.journal.add_snapshot(Snapshot(self.next_id, self.told, self.evaluations, state),
                                   commit=commit)
         if commit:

@@ -22,7 +22,8 @@ Top-level keys and their defaults::
                order: null,       # async | birth; null: async when evaluations run in parallel
                keep_weights: 0}   # keep the trained weights of the K best in RUN/weights
     fidelity: {scheduler: null, resource: epochs, min: 1, max: null, eta: 3.0, rungs: null,
-               brackets: null, min_results: 3}   # asha | hyperband | median (evonas.fidelity)
+               brackets: null, min_results: 3,   # asha | hyperband | median |
+               cohort: null}                     # successive_halving (evonas.fidelity)
     inherit_weights: {enabled: false, epochs: null, keep: 64}   # or true (evonas.inheritance)
 """
 
@@ -307,6 +308,11 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
             raise ConfigError(f"{label}: inherit_weights.enabled: does not combine with "
                               "fidelity.scheduler (a ladder continues an individual's own "
                               "weights); turn one off")
+        if out["fidelity"]["scheduler"] == "successive_halving" \
+                and out["campaign"]["order"] == "birth":
+            raise ConfigError(f"{label}: campaign.order: successive halving holds results back "
+                              "until their rung fills, which telling in birth order cannot "
+                              "wait for; use async (the default with a ladder like this)")
     if out["inherit_weights"]["enabled"]:
         inherit_epochs(out["inherit_weights"], out["task"].get("epochs"),
                        f"{label}: inherit_weights")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evonas.fidelity.ladder import decided_rungs
 from evonas.kept_weights import KeptWeights, kept_weights
 from evonas.storage import (
     JOURNAL_FILE,
@@ -139,12 +140,13 @@ class Run:
     def ladder(self, id: int) -> list[dict[str, Any]]:  # noqa: A002
         """The rungs an individual climbed under a ``fidelity:`` scheduler, lowest first: each
         ``{"rung", "epochs", "status", "fitness", "seconds", "promoted"}``, and
-        ``"data_fraction"`` on a ``data_fraction`` ladder (empty without one)."""
+        ``"data_fraction"`` on a ``data_fraction`` ladder (empty without one). ``promoted`` is
+        None for a result still waiting for its rung to fill (``successive_halving``)."""
         with reading_journal(self._journal.path):
-            events = self._journal.events("rung")
+            steps = decided_rungs(self._journal)
         return [{k: data.get(k) for k in ("rung", "epochs", "status", "fitness", "seconds",
                                           "promoted", "data_fraction") if k in data}
-                for _, _, ind_id, data in events if ind_id == id and isinstance(data, dict)]
+                for ind_id, data in steps if ind_id == id]
 
     def best(self) -> Individual | None:
         """The individual with the highest fitness (the earliest among ties), or None."""

@@ -108,6 +108,9 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+_DECISIONS = {True: "promoted", False: "stopped", None: "waiting"}
+
+
 def format_ladder(individual_id: int, ladder: list[dict[str, Any]]) -> str:
     """``rungs of #12: 1 ep 0.9123 promoted -> 3 ep 0.9501 stopped``."""
     steps = []
@@ -115,7 +118,7 @@ def format_ladder(individual_id: int, ladder: list[dict[str, Any]]) -> str:
         fitness = step.get("fitness")
         value = f"{fitness:.4f}" if isinstance(fitness, int | float) else str(step.get("status"))
         steps.append(f"{step.get('epochs')} ep {value} "
-                     f"{'promoted' if step.get('promoted') else 'stopped'}")
+                     f"{_DECISIONS.get(step.get('promoted'), 'stopped')}")
     return f"rungs of #{individual_id}: " + " -> ".join(steps)
 
 

@@ -3,7 +3,7 @@
 The ``fidelity:`` config section::
 
     fidelity:
-      scheduler: asha      # asha | hyperband | median; null (the default): no ladder
+      scheduler: asha      # asha | hyperband | median | successive_halving; null: no ladder
       resource: epochs     # what a rung spends: epochs, or data_fraction
       min: 1               # the first rung's epochs (data_fraction: its fraction, e.g. 0.1)
       max: 27              # the top rung's epochs (null: the task's epochs; data_fraction: 1)
@@ -11,6 +11,8 @@ The ``fidelity:`` config section::
       rungs: null          # an explicit list of amounts instead of min, max and eta
       brackets: null       # Hyperband: how many brackets (null: one per rung but the top)
       min_results: 3       # median: results a rung needs before it stops anyone
+      cohort: null         # successive_halving: individuals deciding their rungs together
+                           # (null: eta ** (rungs - 1), so that one reaches the top rung)
 
 With ``resource: epochs`` a promotion continues training from the rung below (one learning-rate
 schedule spans the ladder). With ``resource: data_fraction`` every rung trains the task's full
@@ -38,6 +40,7 @@ from evonas.fidelity.schedulers import (
     Hyperband,
     MedianStopping,
     Scheduler,
+    SuccessiveHalving,
     geometric_fractions,
     geometric_rungs,
 )
@@ -45,7 +48,8 @@ from evonas.objectives import Objective, objectives_from_config
 from evonas.options import Option, OptionSchema
 
 __all__ = ["ASHA", "FIDELITY_OPTIONS", "Hyperband", "MedianStopping", "Scheduler",
-           "build_scheduler", "geometric_fractions", "geometric_rungs", "rungs_of"]
+           "SuccessiveHalving", "build_scheduler", "geometric_fractions", "geometric_rungs",
+           "rungs_of"]
 
 
 def _check_rungs(value: Any, where: str) -> None:
@@ -60,8 +64,8 @@ def _check_rungs(value: Any, where: str) -> None:
 
 
 FIDELITY_OPTIONS = OptionSchema(
-    Option("scheduler", None, "asha, hyperband or median; null: every evaluation trains the "
-           "task's full recipe", kind=str, choices=tuple(SCHEDULERS)),
+    Option("scheduler", None, "asha, hyperband, median or successive_halving; null: every "
+           "evaluation trains the task's full recipe", kind=str, choices=tuple(SCHEDULERS)),
     Option("resource", "epochs", "what a rung spends: epochs (continued from the rung below) "
            "or data_fraction (the train split's fraction, trained from scratch)", kind=str,
            choices=tuple(RESOURCES)),
@@ -77,6 +81,8 @@ FIDELITY_OPTIONS = OptionSchema(
            kind=int, low=1),
     Option("min_results", 3, "median: results a rung holds before the rule stops anyone",
            low=1),
+    Option("cohort", None, "successive_halving: individuals that start together and decide "
+           "each rung together (null: eta ** (rungs - 1))", kind=int, low=2),
 )
 
 
@@ -150,4 +156,6 @@ def build_scheduler(config: Mapping[str, Any]) -> Scheduler | None:
     if name == "median":
         return MedianStopping(rungs, objectives, eta, resource,
                               min_results=section["min_results"])
+    if name == "successive_halving":
+        return SuccessiveHalving(rungs, objectives, eta, resource, cohort=section.get("cohort"))
     return SCHEDULERS[name](rungs, objectives, eta, resource)

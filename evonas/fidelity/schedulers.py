@@ -18,6 +18,12 @@ fill, so no worker idles.
 * :class:`MedianStopping` (Golovin et al. 2017, "Google Vizier"): an individual stops at a rung
   when its result is below the median of the results recorded at that rung so far; rungs are
   usually every epoch.
+* :class:`SuccessiveHalving` (synchronous; Jamieson & Talwalkar 2016, the inner loop of Li et
+  al. 2017's Hyperband): individuals start in cohorts of ``cohort`` in the order they start; a
+  rung of a cohort is decided once every member that reached it has a result there, and then
+  its top ``1/eta`` continue. Until then a result *waits* (the campaign gives the free worker a
+  new individual, of the next cohort), so decisions see the whole rung, at the price of holding
+  back the waiting members' promotions.
 
 With several objectives (NSGA-II campaigns), "ranks in the top" means: sorted by non-dominated
 front, then by crowding distance within the front (NSGA-II's own order), among the results at
@@ -32,6 +38,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -79,6 +86,10 @@ class Scheduler(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: Whether a result may wait for others at its rung before it is decided (:meth:`report`
+    #: then leaves it undecided, and :meth:`close` decides what waits when nothing else will
+    #: come).
+    synchronous: ClassVar[bool] = False
 
     def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective],
                  eta: float = 3.0, resource: str = "epochs") -> None:
@@ -106,9 +117,36 @@ class Scheduler(abc.ABC):
             values.append(objective.sign * value)
         return tuple(values)
 
+    def join(self, individual_id: int) -> None:
+        """An individual starts its ladder (a synchronous scheduler puts it in a cohort; again
+        for one already started changes nothing)."""
+        return None
+
+    def report(self, individual_id: int, rung: int, fitness: float | None,
+               metrics: dict[str, Any]) -> dict[int, bool]:
+        """Record a result at ``rung``; returns the decisions made now, individual id -> whether
+        it continues to the next rung. An asynchronous scheduler decides the reporting
+        individual at once (:meth:`decide`); a synchronous one may leave it waiting (absent from
+        the answer) and decide others that waited for it."""
+        return {individual_id: self.decide(individual_id, rung, fitness, metrics)}
+
+    def close(self) -> dict[int, bool]:
+        """Decide every rung that has individuals waiting, as it is: nothing more will reach it
+        (nothing is in flight and no new individual can start). Asynchronous: nothing waits."""
+        return {}
+
+    def waiting(self) -> int:
+        """How many individuals wait for their rung's decision."""
+        return 0
+
+    def is_waiting(self, individual_id: int) -> bool:
+        """Whether this individual waits for its rung's decision."""
+        return False
+
     def decide(self, individual_id: int, rung: int, fitness: float | None,
                metrics: dict[str, Any]) -> bool:
-        """Record a result at ``rung`` and say whether the individual continues to the next.
+        """Record a result at ``rung`` and say whether the individual continues to the next
+        (asynchronous schedulers).
 
         A failed result (no point) and the top rung never continue.
         """
@@ -236,5 +274,105 @@ class MedianStopping(Scheduler):
                 f"has {self.min_results} results")
 
 
+@dataclass
+class _Rung:
+    """One rung of one cohort: who is expected there, and the results in so far."""
+
+    expected: int
+    results: list[tuple[int, Point | None]] = field(default_factory=list)
+
+
+class SuccessiveHalving(Scheduler):
+    """Synchronous successive halving: the top ``1/eta`` of a full rung continue.
+
+    Individuals join cohorts of ``cohort`` in the order they start their ladders (the last
+    cohort of a campaign may be smaller). A result waits until every member expected at its rung
+    has one: all the cohort at the first rung, those promoted from the rung below higher up;
+    then the best ``max(1, floor(n / eta))`` of the rung's ``n`` continue, the rest stop. A
+    failure stops at once and counts as the rung's worst; the top rung stops at once.
+    :meth:`close` decides rungs that cannot fill (the budget is spent) with what they have, and
+    seals the cohort being filled, so later starters form a new one.
+
+    Args:
+        cohort: members of a cohort; None: ``eta ** (rungs - 1)``, so that one reaches the top.
+    """
+
+    name = "successive_halving"
+    synchronous = True
+
+    def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective], eta: float = 3.0,
+                 resource: str = "epochs", cohort: int | None = None) -> None:
+        super().__init__(rungs, objectives, eta, resource)
+        self.cohort = cohort or max(2, round(eta ** (len(self.rungs) - 1)))
+        self._cohort_of: dict[int, int] = {}
+        self._filling, self._filled = 0, 0  # the cohort being filled, and its members so far
+        self._rungs: dict[tuple[int, int], _Rung] = {}
+        self._waiting: dict[int, tuple[int, int]] = {}  # individual -> (cohort, rung)
+
+    def join(self, individual_id: int) -> None:
+        if individual_id in self._cohort_of:
+            return
+        self._cohort_of[individual_id] = self._filling
+        self._filled += 1
+        if self._filled == self.cohort:
+            self._filling, self._filled = self._filling + 1, 0
+
+    def report(self, individual_id: int, rung: int, fitness: float | None,
+               metrics: dict[str, Any]) -> dict[int, bool]:
+        cohort = self._cohort_of.get(individual_id)
+        if cohort is None:
+            raise ValueError(f"individual {individual_id} reported a rung without starting")
+        key = (cohort, rung)
+        state = self._rungs.setdefault(key, _Rung(self.cohort))
+        point = self.point(fitness, metrics)
+        state.results.append((individual_id, point))
+        decisions: dict[int, bool] = {}
+        if point is None or rung >= len(self.rungs) - 1:
+            decisions[individual_id] = False
+        else:
+            self._waiting[individual_id] = key
+        if len(state.results) >= state.expected:
+            decisions.update(self._decide(key))
+        return decisions
+
+    def close(self) -> dict[int, bool]:
+        decisions: dict[int, bool] = {}
+        for key in sorted({key for key in self._waiting.values()}):
+            decisions.update(self._decide(key))
+        if self._filled:
+            self._filling, self._filled = self._filling + 1, 0
+        return decisions
+
+    def _decide(self, key: tuple[int, int]) -> dict[int, bool]:
+        state = self._rungs[key]
+        judged = [(i, p) for i, p in state.results if p is not None]
+        keep = min(len(judged), max(1, int(len(state.results) / self.eta)))
+        promoted = {judged[j][0] for j in preference_order([p for _, p in judged])[:keep]}
+        if key[1] < len(self.rungs) - 1:
+            self._rungs[(key[0], key[1] + 1)] = _Rung(len(promoted))
+        decisions = {}
+        for ind_id, _ in state.results:
+            if self._waiting.pop(ind_id, None) is not None:
+                decisions[ind_id] = ind_id in promoted
+        return decisions
+
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def is_waiting(self, individual_id: int) -> bool:
+        return individual_id in self._waiting
+
+    def decide(self, individual_id: int, rung: int, fitness: float | None,
+               metrics: dict[str, Any]) -> bool:
+        raise TypeError("successive halving decides whole rungs: call report()")
+
+    def _continues(self, seen: list[Point], index: int) -> bool:  # pragma: no cover
+        raise TypeError("successive halving decides whole rungs: call report()")
+
+    def describe(self) -> str:
+        return f"{super().describe()}, cohorts of {self.cohort}"
+
+
 SCHEDULERS: dict[str, type[Scheduler]] = {
-    "asha": ASHA, "hyperband": Hyperband, "median": MedianStopping}
+    "asha": ASHA, "hyperband": Hyperband, "median": MedianStopping,
+    "successive_halving": SuccessiveHalving}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from evonas.analysis import lineage
-from evonas.fidelity.ladder import RUNG_EVENT
+from evonas.fidelity.ladder import RUNG_EVENT, decided_rungs
 from evonas.objectives import Objective, objectives_from_config, pareto_mask
 from evonas.report import figures
 from evonas.report import html as h
@@ -134,11 +134,16 @@ def _amount(step: dict[str, Any]) -> Any:
     return step["data_fraction"] if "data_fraction" in step else step.get("epochs")
 
 
+def _decision(step: dict[str, Any]) -> str:
+    """A rung's decision: yes, no, or waiting (for its rung to fill)."""
+    promoted = step.get("promoted")
+    return "waiting" if promoted is None else "yes" if promoted else "no"
+
+
 def _fidelity_section(journal: Journal, config: dict[str, Any], best_id: int | None) -> str:
     """Each rung of the ladder: results there, how many were promoted, their fitness; and the
     best individual's climb."""
-    events = [(ind_id, data) for _, _, ind_id, data in journal.events(RUNG_EVENT)
-              if isinstance(data, dict)]
+    events = decided_rungs(journal)
     by_rung: dict[int, list[dict[str, Any]]] = {}
     for _, data in events:
         if type(data.get("rung")) is int:
@@ -167,7 +172,7 @@ def _fidelity_section(journal: Journal, config: dict[str, Any], best_id: int | N
     if climb:
         body += h.table(["rung", unit, "fitness", "seconds", "promoted"],
                         [[d.get("rung"), _amount(d), _fmt(d.get("fitness")),
-                          _fmt(d.get("seconds"), ".1f"), "yes" if d.get("promoted") else "no"]
+                          _fmt(d.get("seconds"), ".1f"), _decision(d)]
                          for d in climb], "best-ladder", numeric=(0, 1, 2, 3))
         body += h.note(f"The climb of the best individual, #{best_id}.")
     return body

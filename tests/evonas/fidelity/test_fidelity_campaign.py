@@ -14,7 +14,7 @@ from evonas.api import start_campaign
 from evonas.cli import main
 from evonas.config import load_config
 from evonas.evaluation.inprocess import InProcessEvaluator
-from evonas.fidelity.ladder import RUNG_EVENT, RUNGS_DIR
+from evonas.fidelity.ladder import RUNG_EVENT, RUNGS_DIR, decided_rungs
 from evonas.kept_weights import WEIGHTS_DIR
 from evonas.storage import JOURNAL_FILE, Journal
 from evonas.weights import load_state
@@ -235,3 +235,98 @@ def test_a_data_fraction_ladder_trains_each_rung_from_scratch_on_more_data(tmp_p
     assert any(ladder[-1]["promoted"] for ladder in rung_events(cut).values())
     evonas.resume(cut).close()
     assert untimed_journal_rows(cut) == untimed_journal_rows(run.path)
+
+
+def halving_config(tmp_path: Path, name: str, **changes: object) -> dict[str, Any]:
+    return ladder_config(tmp_path, name, fidelity={
+        "scheduler": "successive_halving", "rungs": RUNGS, "eta": 2}, **changes)
+
+
+def check_halving(run_dir: Path, cohort: int = 4, eta: int = 2) -> dict[int, list[dict]]:
+    """Cohorts of ``cohort`` in the order of first dispatch (a ``rung_close`` seals one early):
+    at each rung of each cohort the top ``max(1, n // eta)`` by fitness were promoted, and
+    nobody climbed from a rung that was not decided; every ladder ended, with its evaluation
+    its last rung's."""
+    with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
+        events = journal.events()
+        steps = decided_rungs(journal)
+        evaluations = {row.individual_id: row for row in journal.evaluations()
+                       if row.source_id is None}
+    cohort_of: dict[int, int] = {}
+    filling = filled = 0
+    for _, kind, ind_id, _ in events:
+        if kind == "dispatched" and ind_id not in cohort_of:
+            cohort_of[ind_id] = filling
+            filled += 1
+        if (kind == "dispatched" and filled == cohort) or (kind == "rung_close" and filled):
+            filling, filled = filling + 1, 0
+    rungs: dict[tuple[int, int], list[dict]] = {}
+    ladders: dict[int, list[dict]] = {}
+    for ind_id, step in steps:
+        rungs.setdefault((cohort_of[ind_id], step["rung"]), []).append(step)
+        ladders.setdefault(ind_id, []).append(step)
+    for (_, rung), group in rungs.items():
+        promoted = [s["fitness"] for s in group if s["promoted"]]
+        stopped = [s["fitness"] for s in group if s["promoted"] is False and s["fitness"]]
+        if rung == len(RUNGS) - 1:
+            assert promoted == []
+            continue
+        assert len(promoted) == min(max(1, len(group) // eta),
+                                    sum(s["fitness"] is not None for s in group))
+        assert min(promoted) >= max(stopped, default=0.0)
+    assert set(ladders) == set(evaluations)
+    for ind_id, ladder in ladders.items():
+        assert [s["rung"] for s in ladder] == list(range(len(ladder)))
+        assert all(s["promoted"] for s in ladder[:-1]) and ladder[-1]["promoted"] is False
+        assert evaluations[ind_id].fitness == ladder[-1]["fitness"]
+        assert evaluations[ind_id].metrics["rung"] == ladder[-1]["rung"]
+    assert list((run_dir / RUNGS_DIR).iterdir()) == []
+    return ladders
+
+
+def test_successive_halving_decides_each_rung_of_a_cohort_together(tmp_path: Path) -> None:
+    run = evonas.run(halving_config(tmp_path, "halving", budget__evaluations=12))
+    run.close()
+    ladders = check_halving(run.path)
+    assert max(len(ladder) for ladder in ladders.values()) == len(RUNGS)
+    with Journal.open(run.path / JOURNAL_FILE, readonly=True) as journal:
+        waited = [d for _, _, _, d in journal.events(RUNG_EVENT) if d["promoted"] is None]
+        refills = journal.events("refill")
+    assert waited and refills  # results waited, and their workers were given new individuals
+    climbed = max(ladders, key=lambda i: len(ladders[i]))
+    assert [s["promoted"] for s in evonas.open_run(run.path).ladder(climbed)] \
+        == [True, True, False]
+
+
+def test_a_successive_halving_campaign_killed_while_results_wait_resumes_exactly(
+        tmp_path: Path) -> None:
+    full = evonas.run(halving_config(tmp_path, "full"))
+    full.close()
+    config = load_config(halving_config(tmp_path, "cut"))
+    with pytest.raises(Kill):
+        start_campaign(config, evaluator=_KillingEvaluator(config.data, at=3))
+    cut = Path(config.runs_dir) / "cut"
+    assert any(s["promoted"] is None for s in rung_events(cut)[0])  # it waited
+    evonas.resume(cut).close()
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full.path)
+    check_halving(cut)
+    assert replay_from_scratch(cut, tmp_path) == 10
+
+
+def test_an_async_pool_halving_campaign_killed_and_resumed_replays_from_scratch(
+        tmp_path: Path) -> None:
+    config = load_config(halving_config(tmp_path, "pool", evaluator__workers=2,
+                                        budget__evaluations=12))
+
+    def kill(counters: dict) -> None:
+        if counters["told"] == 5:
+            raise Kill
+
+    with pytest.raises(Kill):
+        start_campaign(config, None, kill)
+    run_dir = Path(config.runs_dir) / "pool"
+    evonas.resume(run_dir).close()
+    check_halving(run_dir)
+    assert replay_from_scratch(run_dir, tmp_path) >= 12
+    # at most what was in flight: the two workers' jobs and a rung's two promotions queued
+    assert dispatches_beyond_evaluations(run_dir) <= 4

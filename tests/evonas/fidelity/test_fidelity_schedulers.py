@@ -1,7 +1,9 @@
 """The fidelity schedulers' rules: ASHA's top 1/eta, Hyperband's brackets, the median rule,
-and Pareto ranking with several objectives."""
+successive halving's whole rungs, and Pareto ranking with several objectives."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +12,13 @@ from hypothesis import strategies as st
 
 from evonas.config import ConfigError, load_config
 from evonas.fidelity import build_scheduler, geometric_fractions, geometric_rungs, rungs_of
-from evonas.fidelity.schedulers import ASHA, Hyperband, MedianStopping, preference_order
+from evonas.fidelity.schedulers import (
+    ASHA,
+    Hyperband,
+    MedianStopping,
+    SuccessiveHalving,
+    preference_order,
+)
 from evonas.objectives import Objective, pareto_mask
 from tests.conftest import tabular_config
 
@@ -67,6 +75,57 @@ def test_hyperband_brackets_are_judged_apart() -> None:
     assert band._seen[(1, 1)] == [(0.05,)] and (0, 1) not in band._seen
 
 
+def test_successive_halving_decides_a_rung_once_it_is_full() -> None:
+    halving = SuccessiveHalving([1, 2, 4], FITNESS, eta=2)
+    assert halving.cohort == 4  # eta ** (rungs - 1): one reaches the top
+    for i in range(5):
+        halving.join(i)
+    halving.join(0)  # a second start (a job dispatched again on resume) changes nothing
+    assert halving.report(0, 0, 0.3, {}) == {}  # waits for the rest of its cohort
+    assert halving.report(1, 0, 0.9, {}) == {} and halving.waiting() == 2
+    assert halving.report(2, 0, None, {}) == {2: False}  # a failure stops at once
+    assert halving.report(3, 0, 0.5, {}) == {0: False, 1: True, 3: True}  # top 4 / 2
+    assert halving.waiting() == 0
+    assert halving.report(3, 1, 0.2, {}) == {}  # rung 1 expects the two promoted
+    assert halving.report(1, 1, 0.8, {}) == {1: True, 3: False}
+    assert halving.report(1, 2, 0.85, {}) == {1: False}  # the top rung stops at once
+    assert halving.report(4, 0, 0.1, {}) == {}  # the next cohort
+    with pytest.raises(ValueError, match="without starting"):
+        halving.report(99, 0, 0.1, {})
+
+
+def test_closing_decides_rungs_that_cannot_fill_and_seals_the_cohort() -> None:
+    halving = SuccessiveHalving([1, 3, 9], FITNESS, eta=3, cohort=6)
+    for i in range(4):
+        halving.join(i)
+    for i, fitness in enumerate((0.1, 0.4, 0.2, 0.3)):
+        assert halving.report(i, 0, fitness, {}) == {}
+    assert halving.is_waiting(1) and halving.waiting() == 4
+    assert halving.close() == {0: False, 1: True, 2: False, 3: False}  # max(1, 4 // 3)
+    assert halving.close() == {}
+    halving.join(4)  # after the seal: a new cohort, alone at its rung 0 for now
+    assert halving.report(4, 0, 0.05, {}) == {}
+    assert halving.report(1, 1, 0.5, {}) == {1: True}  # rung 1 expects only the one promoted
+    assert halving.close() == {4: True}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=2, max_size=12, unique=True), st.randoms())
+def test_successive_halving_promotes_the_top_of_a_rung_whatever_the_arrival_order(
+        fitness: list, random: Any) -> None:
+    halving = SuccessiveHalving([1, 3], FITNESS, eta=3, cohort=len(fitness))
+    order = list(range(len(fitness)))
+    random.shuffle(order)
+    decisions: dict[int, bool] = {}
+    for i in order:
+        halving.join(i)
+    for i in order:
+        decisions.update(halving.report(i, 0, fitness[i], {}))
+    keep = max(1, len(fitness) // 3)
+    top = sorted(range(len(fitness)), key=lambda i: -fitness[i])[:keep]
+    assert decisions == {i: i in top for i in range(len(fitness))}
+
+
 points = st.lists(st.tuples(st.floats(-10, 10), st.floats(-10, 10)), min_size=1, max_size=25)
 
 
@@ -101,6 +160,15 @@ def test_a_config_builds_its_scheduler_and_refuses_bad_ladders(tmp_path) -> None
     with pytest.raises(ConfigError, match="at least two rungs"):
         load_config(tabular_config(tmp_path, fidelity__scheduler="median",
                                    fidelity__rungs=[3]))
+    halving = build_scheduler(load_config(tabular_config(
+        tmp_path, fidelity={"scheduler": "successive_halving", "max": 9, "cohort": 12},
+        task={"name": "digits"})).data)
+    assert isinstance(halving, SuccessiveHalving) and halving.cohort == 12
+    assert halving.describe() == "successive_halving: rungs 1, 3, 9 epochs, eta 3, cohorts of 12"
+    with pytest.raises(ConfigError, match="campaign.order: successive halving holds results"):
+        load_config(tabular_config(tmp_path, fidelity={"scheduler": "successive_halving",
+                                                       "max": 9}, task={"name": "digits"},
+                                   campaign__order="birth"))
 
 
 def test_data_fraction_ladders_are_fractions_spaced_from_the_top(tmp_path) -> None:
