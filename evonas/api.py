@@ -28,7 +28,7 @@ from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class
 from evonas.strategies.prescreen import wrap_strategy
 from evonas.tasks import TaskError, build_task
-from evonas.tasks.base import accepts_plan
+from evonas.tasks.base import plan_options
 from genomes import GenomeError, genome_from_dict, genome_kind_of
 
 CONFIG_FILE = "config.yaml"
@@ -439,9 +439,15 @@ def _evaluator_for(config: Config) -> Evaluator:
         task = build_task(config.section("task"), config.space())
         strategy_class(config.section("strategy")["name"]).check_task(task)
         used = weight_options(config)
-        if used and not accepts_plan(task):
-            raise ConfigError(f"{used[0]}: the {config.section('task')['name']} task trains no "
-                              "weights to keep, continue or inherit (turn it off)")
+        honoured = plan_options(task)
+        refused = [name for name in used if name not in honoured]
+        if refused and not honoured:
+            raise ConfigError(f"{refused[0]}: the {config.section('task')['name']} task trains "
+                              "no weights to keep, continue or inherit (turn it off)")
+        if refused:
+            raise ConfigError(f"{refused[0]}: the {config.section('task')['name']} task has no "
+                              f"weights to keep or inherit; of these options it takes only "
+                              f"{', '.join(sorted(honoured))} (turn it off)")
     except TaskError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     except ConfigError as exc:

@@ -41,7 +41,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from evonas.errors import JournalError
 from evonas.evaluation.base import STATUS_OK, EvalResult, evaluation_seconds
@@ -58,6 +58,8 @@ RUNG_EVENT = "rung"
 CLOSE_EVENT = "rung_close"
 #: The campaign's event of a first job's dispatch (a synchronous scheduler's cohorts follow it).
 DISPATCHED_EVENT = "dispatched"
+
+
 def decided_rungs(journal: Journal) -> list[tuple[int, dict[str, Any]]]:
     """The journal's rung events in their order as ``(individual id, data)``, each with its
     decision: a result that waited on a synchronous scheduler (``promoted`` null when
@@ -188,7 +190,10 @@ class Ladder:
         climb = self._climbs.setdefault(ind_id, _Climb(rung))
         climb.seconds += float(data.get("seconds") or 0.0)
         climb.rung = rung
-        decisions = self.scheduler.report(ind_id, rung, fitness, metrics)
+        try:
+            decisions = self.scheduler.report(ind_id, rung, fitness, metrics)
+        except ValueError:  # a rung of an individual the journal never dispatched
+            self._diverged(f"rung {rung} of individual {ind_id}")
         if decisions.get(ind_id) != promoted:
             self._diverged(f"rung {rung} of individual {ind_id}")
         if promoted is None:
@@ -213,7 +218,7 @@ class Ladder:
             else:
                 del self._climbs[ind_id]
 
-    def _diverged(self, what: str) -> None:
+    def _diverged(self, what: str) -> NoReturn:
         raise JournalError(f"{self.journal.path}: events: {what}: the scheduler now decides "
                            "otherwise than the journal says (was the fidelity config or the code "
                            "changed?)")

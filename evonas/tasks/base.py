@@ -24,7 +24,8 @@ from evonas.tasks.errors import EvaluationFailure, TaskError
 if TYPE_CHECKING:
     from genomes import Genome
 
-__all__ = ["BatchScalingTask", "EvaluationFailure", "PlanTask", "Task", "TaskError", "accepts_plan"]
+__all__ = ["PLAN_OPTIONS", "BatchScalingTask", "EvaluationFailure", "PlanTask", "Task",
+           "TaskError", "accepts_plan", "plan_options"]
 
 #: The genome kind a task scores (``Task[DAGGenome]``, ``Task[CPPNGenome]``).
 G_contra = TypeVar("G_contra", bound="Genome", contravariant=True)
@@ -87,6 +88,20 @@ class PlanTask(Protocol):
 def accepts_plan(task: object) -> bool:
     """Whether ``task`` honours training plans (kept weights, fidelity, inheritance)."""
     return getattr(task, "accepts_plan", False) is True
+
+
+#: The config options that make training plans, as dotted names.
+PLAN_OPTIONS = frozenset({"campaign.keep_weights", "fidelity.scheduler",
+                          "inherit_weights.enabled"})
+
+
+def plan_options(task: object) -> frozenset[str]:
+    """Which of :data:`PLAN_OPTIONS` ``task`` honours: all for a task that accepts plans,
+    unless it names fewer in its ``plan_options`` (a task with rungs but no weights); none for
+    one that does not."""
+    if not accepts_plan(task):
+        return frozenset()
+    return frozenset(getattr(task, "plan_options", PLAN_OPTIONS))
 
 
 class BatchScalingTask(Protocol):

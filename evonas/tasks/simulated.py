@@ -23,20 +23,30 @@ The draw is a pure function of the seed (a numpy Generator seeded from the seed 
 ``"duration"``), so the same evaluation always takes the same time and a campaign with a fixed seed
 sees the same durations on every run. The metrics are the inner task's plus ``simulated_seconds``
 (the duration slept).
+
+It honours a ``fidelity:`` ladder (and no other part of a training plan: it has no weights to
+keep or inherit): the drawn duration is that of the whole ladder's schedule, and a rung sleeps
+its share, ``(epochs - resumed epoch) / schedule epochs`` (``fidelity.max`` sets the schedule,
+the task having no epochs of its own), or its ``data_fraction``. A rung's state file holds only
+the epoch reached (safetensors, one integer), so the rung above continues from there. The
+metrics (the inner task's) do not change with the rung: what it simulates is the time.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import zlib
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
 from evonas.tasks.base import Task
 from evonas.tasks.errors import TaskError
 from evonas.tasks.options import read_options, require, suggest
+from evonas.tasks.plan import TrainingPlan
 from evonas.tasks.registry import build_inner_task
 from genomes import DAGGenome, SearchSpace
 
@@ -68,6 +78,9 @@ class SimulatedTask(Task[DAGGenome]):
     """
 
     name = "simulated"
+    #: A rung of a fidelity ladder sleeps its share of the duration (no weights are trained).
+    accepts_plan = True
+    plan_options = frozenset({"fidelity.scheduler"})
 
     def __init__(self, inner: Task, distribution: str = "lognormal", mean: float = 1.0,
                  sigma: float = 1.0, spread: float = 1.0) -> None:
@@ -97,16 +110,49 @@ class SimulatedTask(Task[DAGGenome]):
     def warm_up(self, device: str = "cpu") -> None:
         self.inner.warm_up(device)
 
-    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu") -> dict[str, float]:
-        seconds = self.duration_for(seed)
+    def evaluate(self, genome: DAGGenome, seed: int, device: str = "cpu",
+                 plan: TrainingPlan | None = None) -> dict[str, float]:
+        share, rung = (1.0, {}) if plan is None else _rung_share(plan)
+        seconds = self.duration_for(seed) * share
         time.sleep(seconds)
         metrics = dict(self.inner.evaluate(genome, seed, device))
         metrics["simulated_seconds"] = round(seconds, 6)
+        metrics.update(rung)
+        if plan is not None and plan.save_to:
+            _save_epoch(plan.save_to, int(rung.get("epochs", 0)))
         return metrics
 
     def describe(self) -> str:
         return (f"simulated {self.distribution} durations (mean {self.mean:g} s) over "
                 f"{self.inner.describe()}")
+
+
+def _rung_share(plan: TrainingPlan) -> tuple[float, dict[str, float]]:
+    """The share of the whole duration one rung sleeps, and the metrics that say which rung."""
+    if plan.data_fraction is not None:
+        return float(plan.data_fraction), {"data_fraction": float(plan.data_fraction)}
+    if plan.epochs is None:
+        return 1.0, {}
+    start = _load_epoch(plan.resume_from) if plan.resume_from else 0
+    schedule = plan.schedule_epochs or plan.epochs
+    if not 0 <= start < plan.epochs <= schedule:
+        raise TaskError(f"simulated: a rung to epoch {plan.epochs} of {schedule} cannot continue "
+                        f"from epoch {start}")
+    rung: dict[str, float] = {"epochs": plan.epochs}
+    if start:
+        rung["resumed_from_epoch"] = start
+    return (plan.epochs - start) / schedule, rung
+
+
+def _save_epoch(path: str, epoch: int) -> None:
+    """Write the epoch a rung reached (atomically: a temporary file, then a rename)."""
+    tmp = f"{path}.tmp"
+    save_file({"epoch": np.array([epoch], dtype=np.int64)}, tmp)
+    os.replace(tmp, path)
+
+
+def _load_epoch(path: str) -> int:
+    return int(load_file(path)["epoch"][0])
 
 
 def _positive(value: Any) -> bool:

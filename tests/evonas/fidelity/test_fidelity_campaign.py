@@ -298,6 +298,22 @@ def test_successive_halving_decides_each_rung_of_a_cohort_together(tmp_path: Pat
         == [True, True, False]
 
 
+def test_a_halving_journal_without_its_starts_is_refused_on_resume(tmp_path: Path,
+                                                                   capsys: Any) -> None:
+    import sqlite3
+
+    run = evonas.run(halving_config(tmp_path, "starts", budget__evaluations=4))
+    run.close()
+    conn = sqlite3.connect(run.path / JOURNAL_FILE)
+    conn.execute("DELETE FROM events WHERE kind = 'dispatched'")  # the cohorts' order
+    conn.commit()
+    conn.close()
+    assert main(["resume", str(run.path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rung 0 of individual 0: the scheduler now decides otherwise" \
+        in err[0] and str(run.path / JOURNAL_FILE) in err[0]
+
+
 def test_a_successive_halving_campaign_killed_while_results_wait_resumes_exactly(
         tmp_path: Path) -> None:
     full = evonas.run(halving_config(tmp_path, "full"))

@@ -7,8 +7,10 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from evonas.tasks import TASK_DEFAULTS, SimulatedTask, TaskError, build_task
+from evonas.tasks.plan import TrainingPlan
 from evonas.tasks.simulated import SIMULATED_DEFAULTS
 from genomes import DAGGenome, NB201Space
 
@@ -72,6 +74,44 @@ def test_evaluate_sleeps_the_duration_and_adds_it_to_the_inner_metrics():
     metrics = task.evaluate(genome, seed=4)
     assert time.perf_counter() - start >= 0.05
     assert metrics == {**inner, "simulated_seconds": 0.05}
+
+
+def test_a_rung_sleeps_its_share_and_the_next_continues_from_its_epoch(tmp_path) -> None:
+    genome = DAGGenome.from_nb201(CELL)
+    task = simulated(distribution="fixed", mean=0.9)
+    state = str(tmp_path / "0.r0.safetensors")
+    first = task.evaluate(genome, seed=4, plan=TrainingPlan(save_to=state, epochs=1,
+                                                            schedule_epochs=9))
+    assert first["simulated_seconds"] == 0.1 and first["epochs"] == 1
+    assert "resumed_from_epoch" not in first
+    second = task.evaluate(genome, seed=4, plan=TrainingPlan(resume_from=state, epochs=3,
+                                                             schedule_epochs=9))
+    assert second["simulated_seconds"] == 0.2 and second["resumed_from_epoch"] == 1
+    assert task.evaluate(genome, seed=4, plan=TrainingPlan(data_fraction=0.5))[
+        "simulated_seconds"] == 0.45
+    with pytest.raises(TaskError, match="cannot continue from epoch 1"):
+        task.evaluate(genome, seed=4, plan=TrainingPlan(resume_from=state, epochs=1,
+                                                        schedule_epochs=9))
+
+
+def test_a_simulated_campaign_climbs_a_ladder_and_keeps_no_weights(tmp_path, capsys) -> None:
+    import evonas
+    from evonas.cli import main
+    from tests.conftest import tabular_config
+
+    config = tabular_config(tmp_path, name="ladder", task={
+        "name": "simulated", "duration": {"distribution": "fixed", "mean": 0.01}},
+        fidelity={"scheduler": "asha", "max": 9}, budget__evaluations=12)
+    run = evonas.run(config)
+    run.close()
+    ladders = [evonas.open_run(run.path).ladder(i) for i in range(12)]
+    assert max(len(ladder) for ladder in ladders) >= 2  # some were promoted
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**config, "name": "kept", "campaign": {"keep_weights": 2}}))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "c.yaml: campaign.keep_weights: the simulated task has no " \
+        "weights to keep or inherit; of these options it takes only fidelity.scheduler" in err[0]
 
 
 def test_inner_task_options_reach_the_inner_task():
