@@ -129,20 +129,27 @@ def test_a_kill_in_the_middle_of_a_ladder_resumes_exactly(tmp_path: Path) -> Non
     check_ladders(cut)
 
 
-def test_an_async_pool_campaign_killed_and_resumed_replays_from_scratch(tmp_path: Path) -> None:
-    config = load_config(ladder_config(tmp_path, "pool", evaluator__workers=2,
-                                       budget__evaluations=12))
+def killed_and_resumed_on_a_pool(tmp_path: Path, config: dict[str, Any]) -> Path:
+    """Run ``config`` on two pool workers, kill it at its fifth tell and resume it; returns
+    the run folder after checking its journal replays from scratch."""
+    loaded = load_config(with_changes(config, {"evaluator__workers": 2,
+                                               "budget__evaluations": 12}))
 
     def kill(counters: dict) -> None:
         if counters["told"] == 5:
             raise Kill
 
     with pytest.raises(Kill):
-        start_campaign(config, None, kill)
-    run_dir = Path(config.runs_dir) / "pool"
+        start_campaign(loaded, None, kill)
+    run_dir = Path(loaded.runs_dir) / loaded.data["name"]
     evonas.resume(run_dir).close()
-    check_ladders(run_dir)
     assert replay_from_scratch(run_dir, tmp_path) >= 12
+    return run_dir
+
+
+def test_an_async_pool_campaign_killed_and_resumed_replays_from_scratch(tmp_path: Path) -> None:
+    run_dir = killed_and_resumed_on_a_pool(tmp_path, ladder_config(tmp_path, "pool"))
+    check_ladders(run_dir)
     assert dispatches_beyond_evaluations(run_dir) <= 2  # at most what was in flight
 
 
@@ -331,18 +338,7 @@ def test_a_successive_halving_campaign_killed_while_results_wait_resumes_exactly
 
 def test_an_async_pool_halving_campaign_killed_and_resumed_replays_from_scratch(
         tmp_path: Path) -> None:
-    config = load_config(halving_config(tmp_path, "pool", evaluator__workers=2,
-                                        budget__evaluations=12))
-
-    def kill(counters: dict) -> None:
-        if counters["told"] == 5:
-            raise Kill
-
-    with pytest.raises(Kill):
-        start_campaign(config, None, kill)
-    run_dir = Path(config.runs_dir) / "pool"
-    evonas.resume(run_dir).close()
+    run_dir = killed_and_resumed_on_a_pool(tmp_path, halving_config(tmp_path, "pool"))
     check_halving(run_dir)
-    assert replay_from_scratch(run_dir, tmp_path) >= 12
     # at most what was in flight: the two workers' jobs and a rung's two promotions queued
     assert dispatches_beyond_evaluations(run_dir) <= 4
