@@ -342,3 +342,22 @@ def test_an_async_pool_halving_campaign_killed_and_resumed_replays_from_scratch(
     check_halving(run_dir)
     # at most what was in flight: the two workers' jobs and a rung's two promotions queued
     assert dispatches_beyond_evaluations(run_dir) <= 4
+
+
+#: An ASHA campaign (``ladder_config``, ``keep_weights: 2``) killed at its second promotion by
+#: the code of e252fff (session 7), before successive halving changed how ladders replay.
+LADDER_FIXTURE = Path(__file__).resolve().parents[2] / "data" / "runs" / "v2-asha-killed"
+
+
+def test_a_ladder_killed_by_older_code_resumes_exactly(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / LADDER_FIXTURE.name
+    shutil.copytree(LADDER_FIXTURE, folder)
+    assert [p.name for p in (folder / RUNGS_DIR).iterdir()] == ["0.r1.safetensors"]
+    evonas.resume(folder).close()
+    full = evonas.run(ladder_config(tmp_path, "full", campaign__keep_weights=2))
+    full.close()
+    assert untimed_journal_rows(folder) == untimed_journal_rows(full.path)
+    check_ladders(folder)
+    assert len(list((folder / WEIGHTS_DIR).iterdir())) == 2
