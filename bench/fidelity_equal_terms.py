@@ -326,6 +326,8 @@ def report(root: Path, dataset: str, methods: list[str], seeds: int, budget: flo
             final = totals["final_test"]
             cells.append(f"{method} {'-' if hit is None else f'{hit[0]:.0f}s/{hit[1]:.0f}ep'} "
                          f"({'-' if final is None else f'{final:.4f}'}, {totals['evaluations']})")
+        if not cells:
+            continue  # no run of this seed
         lines.append(f"  seed {seed}: target "
                      f"{'-' if target is None else f'{target:.4f}'}: " + "; ".join(cells))
     return "\n".join(lines)
