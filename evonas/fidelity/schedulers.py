@@ -347,7 +347,8 @@ class SuccessiveHalving(Scheduler):
         state = self._rungs[key]
         judged = [(i, p) for i, p in state.results if p is not None]
         keep = min(len(judged), max(1, int(len(state.results) / self.eta)))
-        promoted = {judged[j][0] for j in preference_order([p for _, p in judged])[:keep]}
+        promoted = {judged[j][0] for j in preference_order([p for _, p in judged])[:keep]
+                    } if judged else set()
         if key[1] < len(self.rungs) - 1:
             self._rungs[(key[0], key[1] + 1)] = _Rung(len(promoted))
         decisions = {}

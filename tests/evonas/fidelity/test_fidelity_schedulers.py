@@ -107,6 +107,11 @@ def test_closing_decides_rungs_that_cannot_fill_and_seals_the_cohort() -> None:
     assert halving.report(4, 0, 0.05, {}) == {}
     assert halving.report(1, 1, 0.5, {}) == {1: True}  # rung 1 expects only the one promoted
     assert halving.close() == {4: True}
+    failing = SuccessiveHalving([1, 3], FITNESS, eta=3, cohort=2)
+    failing.join(0)
+    failing.join(1)
+    assert failing.report(0, 0, None, {}) == {0: False}
+    assert failing.report(1, 0, None, {}) == {1: False}  # a rung of failures promotes nobody
 
 
 @settings(max_examples=100, deadline=None)
