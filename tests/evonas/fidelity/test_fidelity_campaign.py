@@ -108,24 +108,31 @@ class _KillingEvaluator(InProcessEvaluator):
         super().submit(job)
 
 
-def test_a_kill_in_the_middle_of_a_ladder_resumes_exactly(tmp_path: Path) -> None:
-    full = evonas.run(ladder_config(tmp_path, "full"))
+def full_and_killed(tmp_path: Path, make_config: Callable[..., dict[str, Any]], at: int
+                    ) -> tuple[Path, Path]:
+    """Run ``make_config(tmp_path, name)`` uninterrupted as ``full``, and as ``cut`` killed at
+    its ``at``-th promotion; returns both run folders."""
+    full = evonas.run(make_config(tmp_path, "full"))
     full.close()
-    config = load_config(ladder_config(tmp_path, "cut"))
+    config = load_config(make_config(tmp_path, "cut"))
     with pytest.raises(Kill):
-        start_campaign(config, evaluator=_KillingEvaluator(config.data, at=2))
-    cut = Path(config.runs_dir) / "cut"
+        start_campaign(config, evaluator=_KillingEvaluator(config.data, at=at))
+    return full.path, Path(config.runs_dir) / "cut"
+
+
+def test_a_kill_in_the_middle_of_a_ladder_resumes_exactly(tmp_path: Path) -> None:
+    full_path, cut = full_and_killed(tmp_path, ladder_config, at=2)
     cut_ladders = rung_events(cut)
     assert any(ladder[-1]["promoted"] for ladder in cut_ladders.values())  # killed mid-ladder
     assert list((cut / RUNGS_DIR).iterdir())  # the state it continues from is kept
     evonas.resume(cut).close()
-    assert untimed_journal_rows(cut) == untimed_journal_rows(full.path)
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full_path)
 
     def steps(run_dir: Path) -> dict:
         return {i: [(s["rung"], s["fitness"], s["promoted"]) for s in ladder]
                 for i, ladder in rung_events(run_dir).items()}
 
-    assert steps(cut) == steps(full.path)
+    assert steps(cut) == steps(full_path)
     check_ladders(cut)
 
 
@@ -323,15 +330,10 @@ def test_a_halving_journal_without_its_starts_is_refused_on_resume(tmp_path: Pat
 
 def test_a_successive_halving_campaign_killed_while_results_wait_resumes_exactly(
         tmp_path: Path) -> None:
-    full = evonas.run(halving_config(tmp_path, "full"))
-    full.close()
-    config = load_config(halving_config(tmp_path, "cut"))
-    with pytest.raises(Kill):
-        start_campaign(config, evaluator=_KillingEvaluator(config.data, at=3))
-    cut = Path(config.runs_dir) / "cut"
+    full_path, cut = full_and_killed(tmp_path, halving_config, at=3)
     assert any(s["promoted"] is None for s in rung_events(cut)[0])  # it waited
     evonas.resume(cut).close()
-    assert untimed_journal_rows(cut) == untimed_journal_rows(full.path)
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full_path)
     check_halving(cut)
     assert replay_from_scratch(cut, tmp_path) == 10
 
