@@ -18,11 +18,12 @@ from typing import Any
 
 import yaml
 
-from evonas.campaign import Campaign, CampaignSummary, strategy_rng
+from evonas.campaign import Campaign, CampaignSummary
 from evonas.config import Config, ConfigError, check_run_name, load_config, validate
 from evonas.evaluation import Evaluator, make_evaluator
 from evonas.reporting import Reporter
 from evonas.run import Run
+from evonas.seeds import strategy_rng
 from evonas.storage import JOURNAL_FILE, Journal, JournalError
 from evonas.storage.lock import RunLock
 from evonas.strategies import build_strategy, strategy_class

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evonas.campaign import evaluation_seed
 from evonas.config import load_config
 from evonas.errors import JournalError, OutputError, UsageError
 from evonas.run import Individual, Run
+from evonas.seeds import evaluation_seed
 from evonas.storage import JOURNAL_FILE, Journal, json_safe, reading_journal
 from evonas.storage.lock import RunLock
 from evonas.tasks import TASK_DEFAULTS

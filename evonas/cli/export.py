@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from evonas.campaign import evaluation_seed
 from evonas.errors import ConfigError, JournalError, OutputError
 from evonas.retrain import latest_trained, trained_module
 from evonas.run import Individual, Run
+from evonas.seeds import evaluation_seed
 from evonas.tasks import build_task
 from genomes import DAGGenome, GenomeError, space_from_dict
 

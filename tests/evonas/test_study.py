@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import evonas
+import evonas.seeds
 from evonas.analysis import lineage
 from evonas.errors import ConfigError, TaskError, UsageError
 from evonas.evaluation.base import EvalJob
@@ -143,7 +144,7 @@ def test_trials_carry_the_evaluation_seed_and_compile(tmp_path: Path) -> None:
         with Study(config(tmp_path, task=task, space=tiny, evaluations=3)) as study:
             trial = study.ask()
             assert trial is not None and isinstance(trial.genome, DAGGenome)
-            assert trial.seed == evonas.campaign.evaluation_seed(3, trial.id)
+            assert trial.seed == evonas.seeds.evaluation_seed(3, trial.id)
             assert tuple(trial.module()(torch.zeros(2, 3, 8, 8)).shape) == (2, 5)
             net = trial.module((1, 8, 8), 2)
             assert tuple(net(torch.zeros(2, 1, 8, 8)).shape) == (2, 2)

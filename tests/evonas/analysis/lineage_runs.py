@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 import evonas
-from evonas.campaign import evaluation_seed
 from evonas.cli import commands as cli
 from evonas.cli.lineage import add_commands
 from evonas.run import Run
+from evonas.seeds import evaluation_seed
 from tests.conftest import tabular_config
 
 #: Individuals whose evaluation the faulty task makes fail in :func:`regularized_run`.

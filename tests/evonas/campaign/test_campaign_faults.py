@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import evonas
-from evonas.campaign import evaluation_seed
+from evonas.seeds import evaluation_seed
 from evonas.storage import JOURNAL_FILE, Journal
 from evonas.tasks import build_task
 from genomes import NB201Space
