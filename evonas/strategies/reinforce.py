@@ -217,6 +217,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _add_outer(total: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+    """``total += left.T @ right`` for ``(batch, m)`` and ``(batch, n)`` arrays. A batch of one
+    is a broadcast product, the same numbers as the one-term matrix product (each entry is one
+    rounded multiplication) at a fraction of BLAS's cost on a transposed operand."""
+    if left.shape[0] == 1:
+        total += left.T * right
+    else:
+        total += left.T @ right
+
+
 class _Step:
     """What one LSTM step of :meth:`NumpyPolicy.gradients` keeps for the backward pass."""
 
@@ -241,7 +251,11 @@ class NumpyPolicy:
     The parameters and Adam's moments stay torch tensors (the state format does not change); the
     arithmetic reads and writes them through numpy views of the same memory. A step is a few
     dozen numpy calls on arrays of 64 x 256 floats, microseconds each, where torch's autograd
-    spends tens of microseconds per operation on a network this small.
+    spends tens of microseconds per operation on a network this small. The parameters live in
+    one buffer, and so do each of Adam's moments, so an Adam step is a few calls on whole
+    buffers; the LSTM's three sigmoid gates are one call; a batch of one accumulates its outer
+    products by broadcasting instead of BLAS. Each of these computes the same numbers, element
+    by element, as the call per parameter, per gate or the matrix product it replaces.
 
     Args:
         controller: the :class:`Controller` whose tensors are used.
@@ -254,9 +268,48 @@ class NumpyPolicy:
         self.params = [controller.embed.weight, controller.lstm.weight_ih,
                        controller.lstm.weight_hh, controller.lstm.bias_ih,
                        controller.lstm.bias_hh, controller.heads.weight, controller.heads.bias]
+        self._bounds = np.cumsum([0] + [p.numel() for p in self.params]).tolist()
+        self._flat = self._join([p.detach() for p in self.params])
+        with torch.no_grad():
+            for param, view in zip(self.params, self._views(self._flat), strict=True):
+                param.data = view  # the parameters now live in one buffer
+        self._numpy = [view.numpy() for view in self._views(self._flat)]
+        self._moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.link_optimizer_state()
+
+    def _join(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([t.reshape(-1) for t in tensors]).to(torch.float32)
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Each parameter's shape, as a view of ``flat``."""
+        b = self._bounds
+        return [flat[b[k]:b[k + 1]].view(p.shape) for k, p in enumerate(self.params)]
+
+    def link_optimizer_state(self) -> None:
+        """Put Adam's moments and step counts in one buffer each, as views the optimizer's
+        state holds (call after the optimizer's state was loaded), so that an Adam step is a
+        few operations on whole buffers instead of a few per parameter: the same
+        element-by-element arithmetic, so the same numbers. A state whose parameters have
+        different step counts (never made here) is left per parameter."""
+        state = self.optimizer.state
+        entries = [state[p] for p in self.params]
+        self._moments = None
+        if not all(entries):
+            return  # none yet (the first update makes them), or some only: per parameter
+        steps = [float(e["step"]) for e in entries]
+        if len(set(steps)) != 1:
+            return
+        exp_avg = self._join([e["exp_avg"] for e in entries])
+        exp_avg_sq = self._join([e["exp_avg_sq"] for e in entries])
+        counts = torch.tensor(steps, dtype=torch.float32)
+        for k, (entry, m, v) in enumerate(zip(entries, self._views(exp_avg),
+                                              self._views(exp_avg_sq), strict=True)):
+            entry["exp_avg"], entry["exp_avg_sq"], entry["step"] = m, v, counts[k]
+        self._moments = (exp_avg, exp_avg_sq, counts)
 
     def _arrays(self) -> list[np.ndarray]:
-        return [p.detach().numpy() for p in self.params]
+        """The parameters as numpy views of their buffer (loading a state copies into it)."""
+        return self._numpy
 
     def sample(self, rng: np.random.Generator) -> list[int]:
         """One decision sequence, each choice by inverse CDF of the softmax with ``rng``."""
@@ -270,10 +323,9 @@ class NumpyPolicy:
         choices = []
         for start, count in zip(ctrl.offsets, ctrl.option_counts, strict=True):
             gates = w_ih @ x + w_hh @ h + bias
-            i = _sigmoid(gates[:hidden])
-            f = _sigmoid(gates[hidden:2 * hidden])
+            gate = _sigmoid(gates)  # element by element: the same as per gate (g's unused)
+            i, f, o = gate[:hidden], gate[hidden:2 * hidden], gate[3 * hidden:]
             g = np.tanh(gates[2 * hidden:3 * hidden])
-            o = _sigmoid(gates[3 * hidden:])
             c = f * c + i * g
             h = o * np.tanh(c)
             logits = (w_out[start:start + count] @ h + b_out[start:start + count]).astype(
@@ -297,13 +349,27 @@ class NumpyPolicy:
             entropy_weight: the entropy bonus's weight.
         """
         params = self._arrays()
-        self._adam(params, self.gradients(choices, used, advantages, entropy_weight, params))
+        grad = np.zeros(self._bounds[-1], dtype=np.float32)
+        grads = [grad[self._bounds[k]:self._bounds[k + 1]].reshape(a.shape)
+                 for k, a in enumerate(params)]
+        self.gradients(choices, used, advantages, entropy_weight, params, out=grads)
+        state = self.optimizer.state
+        if self._moments is None and not any(state[p] for p in self.params):
+            for p in self.params:  # the first step: Adam's zero moments and step counts
+                state[p].update(step=torch.zeros((), dtype=torch.float32),
+                                exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            self.link_optimizer_state()
+        if self._moments is None:
+            self._adam(params, grads)
+        else:
+            self._adam_flat(grad)
 
     def gradients(self, choices: np.ndarray, used: np.ndarray, advantages: np.ndarray,
-                  entropy_weight: float, params: list[np.ndarray] | None = None
-                  ) -> list[np.ndarray]:
+                  entropy_weight: float, params: list[np.ndarray] | None = None,
+                  out: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """The loss's gradient for each parameter (in :attr:`params` order), by hand: the
-        forward pass keeps each step's activations, the backward pass runs through time."""
+        forward pass keeps each step's activations, the backward pass runs through time.
+        ``out``: zeroed arrays to accumulate them in (returned)."""
         ctrl = self.controller
         params = self._arrays() if params is None else params
         table, w_ih, w_hh, b_ih, b_hh, w_out, b_out = params
@@ -321,10 +387,9 @@ class NumpyPolicy:
             s = _Step()
             s.x, s.h_prev, s.c_prev = x, h, c
             gates = x @ w_ih.T + h @ w_hh.T + bias
-            s.i = _sigmoid(gates[:, :hidden])
-            s.f = _sigmoid(gates[:, hidden:2 * hidden])
+            gate = _sigmoid(gates)
+            s.i, s.f, s.o = gate[:, :hidden], gate[:, hidden:2 * hidden], gate[:, 3 * hidden:]
             s.g = np.tanh(gates[:, 2 * hidden:3 * hidden])
-            s.o = _sigmoid(gates[:, 3 * hidden:])
             c = s.f * c + s.i * s.g
             s.tanh_c = np.tanh(c)
             h = s.o * s.tanh_c
@@ -340,7 +405,7 @@ class NumpyPolicy:
         # d loss / d log_prob[b] = -A[b] / batch; d loss / d entropy[b] = -w / batch
         d_lp = (-advantages / batch).astype(np.float32)
         d_ent = np.float32(-entropy_weight / batch)
-        grads = [np.zeros_like(a) for a in params]
+        grads = [np.zeros_like(a) for a in params] if out is None else out
         g_table, g_ih, g_hh, g_bih, g_bhh, g_out, g_bout = grads
         dh_next = np.zeros((batch, hidden), dtype=np.float32)
         dc_next = np.zeros((batch, hidden), dtype=np.float32)
@@ -352,7 +417,7 @@ class NumpyPolicy:
             d_logp = (d_ent * m) * (-s.p * (s.logp + 1))
             d_logp[rows, choices[:, step]] += d_lp * m[:, 0]
             d_logits = d_logp - s.p * d_logp.sum(axis=1, keepdims=True)
-            g_out[start:start + count] += d_logits.T @ s.h
+            _add_outer(g_out[start:start + count], d_logits, s.h)
             g_bout[start:start + count] += d_logits.sum(axis=0)
             dh = d_logits @ w_out[start:start + count] + dh_next
             dc = dc_next + dh * s.o * (1 - s.tanh_c * s.tanh_c)
@@ -361,15 +426,36 @@ class NumpyPolicy:
                 dc * s.c_prev * s.f * (1 - s.f),
                 dc * s.i * (1 - s.g * s.g),
                 dh * s.tanh_c * s.o * (1 - s.o)], axis=1)
-            g_ih += d_gates.T @ s.x
-            g_hh += d_gates.T @ s.h_prev
+            _add_outer(g_ih, d_gates, s.x)
+            _add_outer(g_hh, d_gates, s.h_prev)
             d_bias = d_gates.sum(axis=0)
             g_bih += d_bias
             g_bhh += d_bias
-            np.add.at(g_table, tokens[step], d_gates @ w_ih)
+            d_x = d_gates @ w_ih
+            if batch == 1:  # one row: what ``np.add.at`` adds, without its overhead
+                g_table[tokens[step][0]] += d_x[0]
+            else:
+                np.add.at(g_table, tokens[step], d_x)
             dh_next = d_gates @ w_hh
             dc_next = dc * s.f
         return grads
+
+    def _adam_flat(self, grad: np.ndarray) -> None:
+        """:meth:`_adam` on the linked buffers (:meth:`link_optimizer_state`)."""
+        assert self._moments is not None
+        exp_avg, exp_avg_sq, counts = self._moments
+        group = self.optimizer.param_groups[0]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        steps = counts.numpy()
+        steps += 1
+        step = float(steps[0])
+        m, v, param = exp_avg.numpy(), exp_avg_sq.numpy(), self._flat.numpy()
+        m += (1 - beta1) * (grad - m)
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        step_size = lr / (1 - beta1 ** step)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
+        param -= step_size * m / denom
 
     def _adam(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """torch's Adam step (no weight decay, no amsgrad), on the optimizer's own state."""
@@ -596,6 +682,7 @@ class Reinforce(Strategy):
         with torch_threads(1):
             load_module(self.controller, state["weights"])
             load_optimizer_state(self.optimizer, state["optimizer"])
+        self._policy.link_optimizer_state()
         self.baseline = state["baseline"]
         self.reward_count, self.reward_mean, self.reward_m2 = state["rewards"]
         self.lowest = state["lowest"]

@@ -204,3 +204,47 @@ def test_numpy_policy_gradients_and_samples_match_the_torch_controller() -> None
         np.testing.assert_allclose(g, p.grad.numpy(), atol=1e-6)
     assert [ctrl.sample(np.random.default_rng(k)) for k in range(50)] == \
         [policy.sample(np.random.default_rng(k)) for k in range(50)]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_adam_on_one_buffer_is_the_per_parameter_step_bit_for_bit(batch: int) -> None:
+    """The update's Adam step runs on buffers that hold every parameter and moment
+    (``link_optimizer_state``): the same numbers as the step taken parameter by parameter,
+    across a state saved as JSON and loaded into a fresh controller, and close to torch's own
+    Adam."""
+    from evonas.strategies.reinforce import Controller, NumpyPolicy, init_uniform
+
+    def policy() -> NumpyPolicy:
+        ctrl = Controller([5] * 6, 16)
+        init_uniform(ctrl, np.random.default_rng(1), 0.5)
+        return NumpyPolicy(ctrl, torch.optim.Adam(ctrl.parameters(), lr=0.01))
+
+    linked, per_parameter, reference = policy(), policy(), policy()
+    rng = np.random.default_rng(2)
+    for step in range(12):
+        choices = rng.integers(5, size=(batch, 6))
+        used = np.ones_like(choices, dtype=bool)
+        adv = rng.normal(size=batch).astype(np.float32)
+        linked.update(choices, used, adv, 0.1)
+        per_parameter._adam(per_parameter._arrays(),
+                            per_parameter.gradients(choices, used, adv, 0.1))
+        for p, g in zip(reference.params, reference.gradients(choices, used, adv, 0.1),
+                        strict=True):
+            p.grad = torch.from_numpy(g)
+        reference.optimizer.step()
+        if step == 5:  # a resume: the controller's and optimizer's state through JSON
+            s = Reinforce(NB201Space(), np.random.default_rng(0), hidden_size=16)
+            s.controller.load_state_dict(linked.controller.state_dict())
+            s.optimizer.load_state_dict(linked.optimizer.state_dict())
+            state = json.loads(json.dumps(s.state_dict()))
+            fresh = Reinforce(NB201Space(), np.random.default_rng(9), hidden_size=16)
+            fresh.load_state_dict(state)
+            assert fresh._policy._moments is not None  # loaded into the buffers
+            linked = fresh._policy
+        for a, b, c in zip(linked.params, per_parameter.params, reference.params, strict=True):
+            assert torch.equal(a, b)
+            torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-6)
+    state_a, state_b = linked.optimizer.state, per_parameter.optimizer.state
+    for a, b in zip(linked.params, per_parameter.params, strict=True):
+        assert all(torch.equal(state_a[a][k], state_b[b][k]) for k in ("step", "exp_avg",
+                                                                       "exp_avg_sq"))
