@@ -555,7 +555,7 @@ class Campaign:
                 continue  # restored waiting on its rung: its decision submits its next job
             add_event("dispatched", pending.id)
             genome = pending.candidate.genome
-            submit(EvalJob(pending.id, genome.to_dict(), seed_of(pending.id), genome,
+            submit(EvalJob(pending.id, None, seed_of(pending.id), genome,
                            plan=self._plan(pending) if planned else None))
         self._to_dispatch = []
 
@@ -587,7 +587,7 @@ class Campaign:
             self._record_evaluation(self._window[final.individual_id], final)
         for ind_id, plan in arrival.promotions:
             genome = self._window[ind_id].candidate.genome
-            self.evaluator.submit(EvalJob(ind_id, genome.to_dict(), self._evaluation_seed(ind_id),
+            self.evaluator.submit(EvalJob(ind_id, None, self._evaluation_seed(ind_id),
                                           genome, plan=plan))
 
     def _record_evaluation(self, pending: _Pending, result: EvalResult) -> None:

@@ -105,7 +105,7 @@ class Trial:
     def __init__(self, study: Study, job: EvalJob) -> None:
         self.id: int = job.individual_id
         self.seed: int = job.seed
-        self.genome: Any = genome_from_dict(job.genome)
+        self.genome: Any = genome_from_dict(job.genome_dict())
         self._study = study
         self._asked_at = time.monotonic()
         # parents, operator record, generation: from the job where the campaign puts them

@@ -51,6 +51,24 @@ def untimed_journal_rows(run_dir: Path) -> list[tuple]:
     return rows
 
 
+def assert_rows_match(rows: list[tuple], expected: list[tuple],
+                      loose: Callable[[str], bool], rel: float = 1e-4) -> None:
+    """``rows == expected``, except that the metrics whose names ``loose`` picks need only agree
+    to ``rel`` (relative)."""
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        metrics, want_metrics = row[8], want[8]
+        if isinstance(metrics, dict) and isinstance(want_metrics, dict):
+            assert metrics.keys() == want_metrics.keys(), row[0]
+            for key, value in metrics.items():
+                if loose(key) and isinstance(value, float):
+                    assert value == pytest.approx(want_metrics[key], rel=rel), (row[0], key)
+                else:
+                    assert value == want_metrics[key], (row[0], key)
+            row, want = (*row[:8], *row[9:]), (*want[:8], *want[9:])
+        assert row == want
+
+
 def async_pool_campaign_resumes(tmp_path: Path, strategy: dict[str, Any]) -> None:
     """Two pool workers in async order on the NB201 table, stopped dead after 15 tells and
     resumed: the campaign spends its budget of 40, evaluates again at most what was in flight at

@@ -40,7 +40,9 @@ class EvalJob:
 
     Attributes:
         individual_id: the journal id of the individual (results carry it back).
-        genome: the genome's ``to_dict()`` JSON form.
+        genome: the genome's ``to_dict()`` JSON form; None when ``parsed`` is given, which then
+            makes it on demand (:meth:`genome_dict`): an evaluator in the same process never
+            needs it.
         seed: seeds everything random in the evaluation.
         parsed: the genome object itself, when the submitter has it: an evaluator in the same
             process uses it instead of parsing ``genome`` again (never sent to another process).
@@ -50,14 +52,24 @@ class EvalJob:
     """
 
     individual_id: int
-    genome: dict[str, Any]
+    genome: dict[str, Any] | None
     seed: int
     parsed: Any = field(default=None, repr=False, compare=False)
     plan: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.genome is None and self.parsed is None:
+            raise ValueError(f"job {self.individual_id}: neither a genome dict nor its object")
+
+    def genome_dict(self) -> dict[str, Any]:
+        """``genome``, made from the genome object (once) when the submitter gave only that."""
+        if self.genome is None:
+            self.genome = self.parsed.to_dict()
+        return self.genome
+
     def genome_object(self) -> Any:
         """The genome, parsed from ``genome`` unless the submitter gave it."""
-        return self.parsed if self.parsed is not None else genome_from_dict(self.genome)
+        return self.parsed if self.parsed is not None else genome_from_dict(self.genome_dict())
 
     def training_plan(self) -> TrainingPlan | None:
         """``plan`` as a :class:`TrainingPlan` (None when the job has none)."""

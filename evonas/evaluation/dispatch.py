@@ -184,7 +184,7 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
         TaskError: when the task config is invalid.
     """
     from evonas.tasks import build_task
-    from genomes import genome_from_dict, load_hook, space_from_dict
+    from genomes import load_hook, space_from_dict
 
     space = space_from_dict(space_config)
     task = build_task(task_config, space)
@@ -198,7 +198,7 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
     cache: OrderedDict[str, int] = OrderedDict()
 
     def estimate(job: EvalJob) -> int:
-        key = json.dumps(job.genome, sort_keys=True)
+        key = json.dumps(job.genome_dict(), sort_keys=True)
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
@@ -206,7 +206,7 @@ def task_estimator(task_config: dict[str, Any], space_config: dict[str, Any],
 
         try:
             need = estimate_peak_memory(
-                genome_from_dict(job.genome), space,
+                job.genome_object(), space,
                 cast("tuple[int, int, int]", tuple(input_shape)), num_classes,
                 recipe.batch_size, recipe.optimizer, eval_batch_size=recipe.eval_batch_size,
                 safety_factor=safety_factor).total

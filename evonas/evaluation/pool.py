@@ -346,7 +346,9 @@ class LocalPoolEvaluator(SlotEvaluator):
         """Send ``job`` to ``slot``'s worker; on failure the job goes back (or fails, when it
         cannot be encoded)."""
         try:
-            payload = encode_job(job.individual_id, job.seed, job.genome, _genome_json(job),
+            text = _genome_json(job)
+            payload = encode_job(job.individual_id, job.seed,
+                                 job.genome if text is not None else job.genome_dict(), text,
                                  job.plan)
         except (TypeError, ValueError) as exc:  # a set or an object inside, a cycle
             self._fail_unsendable(job, f"genome is not JSON: {exc}")

@@ -258,7 +258,7 @@ class RayEvaluator(SlotEvaluator):
             job = self._pending.popleft()
             slot.job = job
             slot.ref = slot.actor.evaluate.remote(
-                {"individual_id": job.individual_id, "genome": job.genome, "seed": job.seed,
+                {"individual_id": job.individual_id, "genome": job.genome_dict(), "seed": job.seed,
                  "plan": job.plan})
             slot.dispatched_at = time.monotonic()
 

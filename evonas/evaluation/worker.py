@@ -102,14 +102,17 @@ def encode_job(individual_id: int, seed: int, genome: Any, genome_json: str | No
     """A job as the worker receives it. Raises TypeError or ValueError if not JSON-able.
 
     ``genome_json``: ``genome`` already in compact JSON (a genome's cached ``to_json()``),
-    spliced in as it is instead of being encoded again (the same bytes). ``plan``: the job's
-    training plan (:class:`~evonas.evaluation.base.TrainingPlan` as a dict), sent as a fourth
-    element when there is one.
+    spliced in as it is instead of being encoded again (the same bytes); ``genome`` may then
+    be None. ``plan``: the job's training plan (:class:`~evonas.evaluation.base.TrainingPlan`
+    as a dict), sent as a fourth element when there is one.
     """
+    if genome_json is not None and type(individual_id) is int and type(seed) is int:
+        tail = "" if plan is None else "," + _encode(plan)
+        return f"[{individual_id},{seed},{genome_json}{tail}]".encode()
+    if genome is None:
+        genome = json.loads(genome_json or "null")
     if plan is not None:
         return _encode([individual_id, seed, genome, plan]).encode()
-    if genome_json is not None and type(individual_id) is int and type(seed) is int:
-        return f"[{individual_id},{seed},{genome_json}]".encode()
     return _encode([individual_id, seed, genome]).encode()
 
 

