@@ -23,7 +23,8 @@ Top-level keys and their defaults::
                keep_weights: 0}   # keep the trained weights of the K best in RUN/weights
     fidelity: {scheduler: null, resource: epochs, min: 1, max: null, eta: 3.0, rungs: null,
                brackets: null, min_results: 3,   # asha | hyperband | median |
-               cohort: null}                     # successive_halving (evonas.fidelity)
+               cohort: null}                     # successive_halving |
+                                                 # synchronous_hyperband (evonas.fidelity)
     inherit_weights: {enabled: false, epochs: null, keep: 64}   # or true (evonas.inheritance)
 """
 
@@ -39,7 +40,7 @@ import yaml
 
 from evonas.errors import ConfigError  # defined in the leaf; exported here as before
 from evonas.evaluation.options import EVALUATOR_OPTIONS, MAX_WORKERS
-from evonas.fidelity import FIDELITY_OPTIONS, rungs_of
+from evonas.fidelity import FIDELITY_OPTIONS, SCHEDULERS, rungs_of
 from evonas.inheritance import INHERIT_OPTIONS, inherit_epochs
 from evonas.options import MAX_INT, MAX_POPULATION, Option, OptionSchema, closest
 from evonas.strategies import strategy_class
@@ -308,11 +309,12 @@ def validate(data: dict[str, Any], label: str = "<dict>") -> dict[str, Any]:
             raise ConfigError(f"{label}: inherit_weights.enabled: does not combine with "
                               "fidelity.scheduler (a ladder continues an individual's own "
                               "weights); turn one off")
-        if out["fidelity"]["scheduler"] == "successive_halving" \
+        if SCHEDULERS[out["fidelity"]["scheduler"]].synchronous \
                 and out["campaign"]["order"] == "birth":
-            raise ConfigError(f"{label}: campaign.order: successive halving holds results back "
-                              "until their rung fills, which telling in birth order cannot "
-                              "wait for; use async (the default with a ladder like this)")
+            raise ConfigError(f"{label}: campaign.order: {out['fidelity']['scheduler']} holds "
+                              "results back until their rung fills, which telling in birth "
+                              "order cannot wait for; use async (the default with a ladder "
+                              "like this)")
     if out["inherit_weights"]["enabled"]:
         inherit_epochs(out["inherit_weights"], out["task"].get("epochs"),
                        f"{label}: inherit_weights")

@@ -3,13 +3,15 @@
 The ``fidelity:`` config section::
 
     fidelity:
-      scheduler: asha      # asha | hyperband | median | successive_halving; null: no ladder
+      scheduler: asha      # asha | hyperband | median | successive_halving |
+                           # synchronous_hyperband; null: no ladder
       resource: epochs     # what a rung spends: epochs, or data_fraction
       min: 1               # the first rung's epochs (data_fraction: its fraction, e.g. 0.1)
       max: 27              # the top rung's epochs (null: the task's epochs; data_fraction: 1)
       eta: 3               # rungs grow by eta; ASHA and Hyperband promote the top 1/eta
       rungs: null          # an explicit list of amounts instead of min, max and eta
-      brackets: null       # Hyperband: how many brackets (null: one per rung but the top)
+      brackets: null       # (synchronous_)hyperband: how many brackets (null: one per rung
+                           # but the top)
       min_results: 3       # median: results a rung needs before it stops anyone
       cohort: null         # successive_halving: individuals deciding their rungs together
                            # (null: eta ** (rungs - 1), so that one reaches the top rung)
@@ -41,14 +43,15 @@ from evonas.fidelity.schedulers import (
     MedianStopping,
     Scheduler,
     SuccessiveHalving,
+    SynchronousHyperband,
     geometric_fractions,
     geometric_rungs,
 )
 from evonas.objectives import Objective, objectives_from_config
 from evonas.options import Option, OptionSchema
 
-__all__ = ["ASHA", "FIDELITY_OPTIONS", "Hyperband", "MedianStopping", "Scheduler",
-           "SuccessiveHalving", "build_scheduler", "geometric_fractions", "geometric_rungs",
+__all__ = ["ASHA", "FIDELITY_OPTIONS", "SCHEDULERS", "Hyperband", "MedianStopping", "Scheduler",
+           "SuccessiveHalving", "SynchronousHyperband", "build_scheduler", "geometric_fractions", "geometric_rungs",
            "rungs_of"]
 
 
@@ -64,8 +67,9 @@ def _check_rungs(value: Any, where: str) -> None:
 
 
 FIDELITY_OPTIONS = OptionSchema(
-    Option("scheduler", None, "asha, hyperband, median or successive_halving; null: every "
-           "evaluation trains the task's full recipe", kind=str, choices=tuple(SCHEDULERS)),
+    Option("scheduler", None, "asha, hyperband, median, successive_halving or "
+           "synchronous_hyperband; null: every evaluation trains the task's full recipe",
+           kind=str, choices=tuple(SCHEDULERS)),
     Option("resource", "epochs", "what a rung spends: epochs (continued from the rung below) "
            "or data_fraction (the train split's fraction, trained from scratch)", kind=str,
            choices=tuple(RESOURCES)),
@@ -77,7 +81,8 @@ FIDELITY_OPTIONS = OptionSchema(
            kind=float, low=1.1, high=100.0),
     Option("rungs", None, "explicit increasing amounts of the rungs (replaces min, max, eta's "
            "spacing)", kind=list, validator=_check_rungs),
-    Option("brackets", None, "hyperband: how many brackets (null: one per rung but the top)",
+    Option("brackets", None, "hyperband and synchronous_hyperband: how many brackets (null: "
+           "one per rung but the top)",
            kind=int, low=1),
     Option("min_results", 3, "median: results a rung holds before the rule stops anyone",
            low=1),
@@ -158,4 +163,7 @@ def build_scheduler(config: Mapping[str, Any]) -> Scheduler | None:
                               min_results=section["min_results"])
     if name == "successive_halving":
         return SuccessiveHalving(rungs, objectives, eta, resource, cohort=section.get("cohort"))
+    if name == "synchronous_hyperband":
+        return SynchronousHyperband(rungs, objectives, eta, resource,
+                                    brackets=section.get("brackets"))
     return SCHEDULERS[name](rungs, objectives, eta, resource)

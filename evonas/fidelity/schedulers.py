@@ -24,6 +24,11 @@ fill, so no worker idles.
   its top ``1/eta`` continue. Until then a result *waits* (the campaign gives the free worker a
   new individual, of the next cohort), so decisions see the whole rung, at the price of holding
   back the waiting members' promotions.
+* :class:`SynchronousHyperband` (Li et al. 2017's Hyperband as published): successive halving
+  in brackets; cohorts go to the brackets in turn (bracket 0, 1, ..., then 0 again), bracket
+  ``s`` starts its cohort at rung ``s``, and its cohort holds Hyperband's
+  ``ceil((S + 1) / (S - s + 1) * eta ** (S - s))`` members (``S`` the top rung's index), so
+  every bracket spends about the same.
 
 With several objectives (NSGA-II campaigns), "ranks in the top" means: sorted by non-dominated
 front, then by crowding distance within the front (NSGA-II's own order), among the results at
@@ -304,7 +309,7 @@ class SuccessiveHalving(Scheduler):
                  resource: str = "epochs", cohort: int | None = None) -> None:
         super().__init__(rungs, objectives, eta, resource)
         self.cohort = cohort or max(2, round(eta ** (len(self.rungs) - 1)))
-        self._cohort_of: dict[int, int] = {}
+        self._cohort_of: dict[int, int] = {}  # individual -> its cohort
         self._filling, self._filled = 0, 0  # the cohort being filled, and its members so far
         self._rungs: dict[tuple[int, int], _Rung] = {}
         self._waiting: dict[int, tuple[int, int]] = {}  # individual -> (cohort, rung)
@@ -314,8 +319,22 @@ class SuccessiveHalving(Scheduler):
             return
         self._cohort_of[individual_id] = self._filling
         self._filled += 1
-        if self._filled == self.cohort:
+        if self._filled == self.cohort_size(self._filling):
             self._filling, self._filled = self._filling + 1, 0
+
+    def cohort_size(self, cohort: int) -> int:
+        """Members of cohort number ``cohort`` (all of them: the last may be sealed short)."""
+        return self.cohort
+
+    def cohort_bracket(self, cohort: int) -> int:
+        """The bracket (first rung) of cohort number ``cohort``."""
+        return 0
+
+    def bracket(self, individual_id: int) -> int:
+        cohort = self._cohort_of.get(individual_id)
+        if cohort is None:
+            raise ValueError(f"individual {individual_id} has not started its ladder")
+        return self.cohort_bracket(cohort)
 
     def report(self, individual_id: int, rung: int, fitness: float | None,
                metrics: dict[str, Any]) -> dict[int, bool]:
@@ -323,7 +342,7 @@ class SuccessiveHalving(Scheduler):
         if cohort is None:
             raise ValueError(f"individual {individual_id} reported a rung without starting")
         key = (cohort, rung)
-        state = self._rungs.setdefault(key, _Rung(self.cohort))
+        state = self._rungs.setdefault(key, _Rung(self.cohort_size(cohort)))
         point = self.point(fitness, metrics)
         state.results.append((individual_id, point))
         decisions: dict[int, bool] = {}
@@ -374,6 +393,41 @@ class SuccessiveHalving(Scheduler):
         return f"{super().describe()}, cohorts of {self.cohort}"
 
 
+class SynchronousHyperband(SuccessiveHalving):
+    """Hyperband as Li et al. 2017 publish it: brackets of synchronous successive halving.
+
+    Cohorts go to the brackets in turn; bracket ``s`` starts at rung ``s`` with a cohort of
+    ``ceil((S + 1) / (S - s + 1) * eta ** (S - s))`` (``S`` the top rung's index), Hyperband's
+    ``n`` for a bracket of ``S - s`` halvings, so that the brackets spend about the same.
+
+    Args:
+        brackets: how many brackets (bracket ``s`` starts at rung ``s``); None: one per rung but
+            the top (the last bracket of the paper, which trains everything in full without
+            halving, is left out unless asked for: ``brackets`` = the number of rungs).
+    """
+
+    name = "synchronous_hyperband"
+
+    def __init__(self, rungs: Sequence[float], objectives: Sequence[Objective], eta: float = 3.0,
+                 resource: str = "epochs", brackets: int | None = None) -> None:
+        super().__init__(rungs, objectives, eta, resource, cohort=None)
+        top = len(self.rungs) - 1
+        count = max(1, min(brackets or top, top + 1))
+        self.sizes = [max(1, math.ceil((top + 1) / (top - s + 1) * eta ** (top - s) - 1e-9))
+                      for s in range(count)]
+
+    def cohort_size(self, cohort: int) -> int:
+        return self.sizes[cohort % len(self.sizes)]
+
+    def cohort_bracket(self, cohort: int) -> int:
+        return cohort % len(self.sizes)
+
+    def describe(self) -> str:
+        return (f"{self.name}: rungs {self.rungs_text()}, eta {self.eta:g}, brackets starting at "
+                f"rungs 0-{len(self.sizes) - 1} with cohorts of "
+                f"{', '.join(map(str, self.sizes))}")
+
+
 SCHEDULERS: dict[str, type[Scheduler]] = {
     "asha": ASHA, "hyperband": Hyperband, "median": MedianStopping,
-    "successive_halving": SuccessiveHalving}
+    "successive_halving": SuccessiveHalving, "synchronous_hyperband": SynchronousHyperband}

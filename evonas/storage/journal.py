@@ -27,7 +27,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,12 +94,33 @@ def json_safe(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+def _one_shot_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, without building the C encoder anew at every call (which
+    ``JSONEncoder.encode`` does; the journal encodes several values per individual): the same
+    text, and the same ValueError for a NaN or infinity. Without cycle checks, which rows of
+    plain JSON values never need."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (another Python): the encoder's own path
+        return _ENCODER.encode
+    chunks = make(None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",",
+                  False, False, False)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _one_shot_encoder()
+
+
 def _dumps(value: Any) -> str:
     """JSON text; values that hold no floats of unknown origin skip :func:`json_safe`."""
     try:
-        return _ENCODER.encode(value)
+        return _encode(value)
     except ValueError:  # a NaN or infinity somewhere
-        return _ENCODER.encode(json_safe(value))
+        return _encode(json_safe(value))
 
 
 #: The operator record of a random genome, as ``_dumps`` writes it.

@@ -257,11 +257,13 @@ def halving_config(tmp_path: Path, name: str, **changes: object) -> dict[str, An
         "scheduler": "successive_halving", "rungs": RUNGS, "eta": 2}, **changes)
 
 
-def check_halving(run_dir: Path, cohort: int = 4, eta: int = 2) -> dict[int, list[dict]]:
-    """Cohorts of ``cohort`` in the order of first dispatch (a ``rung_close`` seals one early):
-    at each rung of each cohort the top ``max(1, n // eta)`` by fitness were promoted, and
-    nobody climbed from a rung that was not decided; every ladder ended, with its evaluation
-    its last rung's."""
+def check_halving(run_dir: Path, sizes: tuple[int, ...] = (4,), eta: int = 2
+                  ) -> dict[int, list[dict]]:
+    """Cohorts in the order of first dispatch, of ``sizes[k % len(sizes)]`` members for the
+    ``k``-th, which starts at rung ``k % len(sizes)`` (its bracket; a ``rung_close`` seals one
+    early): at each rung of each cohort the top ``max(1, n // eta)`` by fitness were promoted,
+    and nobody climbed from a rung that was not decided; every ladder ended, with its
+    evaluation its last rung's."""
     with Journal.open(run_dir / JOURNAL_FILE, readonly=True) as journal:
         events = journal.events()
         steps = decided_rungs(journal)
@@ -273,7 +275,8 @@ def check_halving(run_dir: Path, cohort: int = 4, eta: int = 2) -> dict[int, lis
         if kind == "dispatched" and ind_id not in cohort_of:
             cohort_of[ind_id] = filling
             filled += 1
-        if (kind == "dispatched" and filled == cohort) or (kind == "rung_close" and filled):
+        if (kind == "dispatched" and filled == sizes[filling % len(sizes)]) \
+                or (kind == "rung_close" and filled):
             filling, filled = filling + 1, 0
     rungs: dict[tuple[int, int], list[dict]] = {}
     ladders: dict[int, list[dict]] = {}
@@ -291,7 +294,8 @@ def check_halving(run_dir: Path, cohort: int = 4, eta: int = 2) -> dict[int, lis
         assert min(promoted) >= max(stopped, default=0.0)
     assert set(ladders) == set(evaluations)
     for ind_id, ladder in ladders.items():
-        assert [s["rung"] for s in ladder] == list(range(len(ladder)))
+        first = cohort_of[ind_id] % len(sizes)
+        assert [s["rung"] for s in ladder] == list(range(first, first + len(ladder)))
         assert all(s["promoted"] for s in ladder[:-1]) and ladder[-1]["promoted"] is False
         assert evaluations[ind_id].fitness == ladder[-1]["fitness"]
         assert evaluations[ind_id].metrics["rung"] == ladder[-1]["rung"]
@@ -311,6 +315,41 @@ def test_successive_halving_decides_each_rung_of_a_cohort_together(tmp_path: Pat
     climbed = max(ladders, key=lambda i: len(ladders[i]))
     assert [s["promoted"] for s in evonas.open_run(run.path).ladder(climbed)] \
         == [True, True, False]
+
+
+def synchronous_hyperband_config(tmp_path: Path, name: str, **changes: object
+                                 ) -> dict[str, Any]:
+    return ladder_config(tmp_path, name, fidelity={
+        "scheduler": "synchronous_hyperband", "rungs": RUNGS, "eta": 2}, **changes)
+
+
+#: Hyperband's cohorts for RUNGS and eta 2: ceil(3/3 * 2**2) from rung 0, ceil(3/2 * 2) from 1.
+HYPERBAND_COHORTS = (4, 3)
+
+
+def test_synchronous_hyperband_halves_cohorts_that_start_at_successive_rungs(
+        tmp_path: Path) -> None:
+    run = evonas.run(synchronous_hyperband_config(tmp_path, "hyperband",
+                                                  budget__evaluations=14))
+    run.close()
+    ladders = check_halving(run.path, HYPERBAND_COHORTS)
+    firsts = {ladder[0]["rung"] for ladder in ladders.values()}
+    assert firsts == {0, 1}
+    assert any(len(ladder) == len(RUNGS) for ladder in ladders.values())  # bracket 0's top
+    assert any(ladder[0]["rung"] == 1 and len(ladder) == 2 for ladder in ladders.values())
+    starts = [ladder[0] for ladder in ladders.values() if ladder[0]["rung"] == 1]
+    assert all(s["epochs"] == RUNGS[1] and "resumed_from_epoch" not in s["metrics"]
+               for s in starts)  # bracket 1 trains its first rung's epochs from scratch
+
+
+def test_a_synchronous_hyperband_campaign_killed_while_results_wait_resumes_exactly(
+        tmp_path: Path) -> None:
+    full_path, cut = full_and_killed(tmp_path, synchronous_hyperband_config, at=3)
+    assert any(s["promoted"] is None for s in rung_events(cut)[0])  # it waited
+    evonas.resume(cut).close()
+    assert untimed_journal_rows(cut) == untimed_journal_rows(full_path)
+    check_halving(cut, HYPERBAND_COHORTS)
+    assert replay_from_scratch(cut, tmp_path) == 10
 
 
 def test_a_halving_journal_without_its_starts_is_refused_on_resume(tmp_path: Path,

@@ -1,5 +1,5 @@
 """The fidelity schedulers' rules: ASHA's top 1/eta, Hyperband's brackets, the median rule,
-successive halving's whole rungs, and Pareto ranking with several objectives."""
+successive halving's whole rungs (and synchronous Hyperband's brackets of them), and Pareto ranking with several objectives."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from evonas.fidelity.schedulers import (
     Hyperband,
     MedianStopping,
     SuccessiveHalving,
+    SynchronousHyperband,
     preference_order,
 )
 from evonas.objectives import Objective, pareto_mask
@@ -114,6 +115,37 @@ def test_closing_decides_rungs_that_cannot_fill_and_seals_the_cohort() -> None:
     assert failing.report(1, 0, None, {}) == {1: False}  # a rung of failures promotes nobody
 
 
+def test_synchronous_hyperband_gives_cohorts_to_brackets_in_turn_with_hyperbands_sizes(
+        tmp_path) -> None:
+    # rungs 1, 3, 9, 27 (S = 3), eta 3: n_s = ceil(4 / (4 - s) * 3 ** (3 - s)) for s = 0, 1, 2
+    hyperband = SynchronousHyperband([1, 3, 9, 27], FITNESS, eta=3)
+    assert hyperband.sizes == [27, 12, 6]
+    assert SynchronousHyperband([1, 3, 9, 27], FITNESS, eta=3, brackets=4).sizes[-1] == 4
+    small = SynchronousHyperband([1, 2, 4], FITNESS, eta=2)  # cohorts of 4 at rung 0, 3 at 1
+    for i in range(9):
+        small.join(i)
+    assert [small.first_rung(i) for i in range(9)] == [0] * 4 + [1] * 3 + [0] * 2
+    for i, fitness in zip(range(4, 7), (0.2, 0.6, 0.4), strict=True):  # bracket 1's cohort
+        decided = small.report(i, 1, fitness, {})
+    assert decided == {4: False, 5: True, 6: False}  # max(1, 3 // 2) of its rung 1
+    assert small.report(5, 2, 0.7, {}) == {5: False}
+    for i, fitness in enumerate((0.1, 0.9, 0.5)):
+        assert small.report(i, 0, fitness, {}) == {}  # bracket 0 waits for its fourth
+    assert small.report(3, 0, 0.3, {}) == {0: False, 1: True, 2: True, 3: False}
+    with pytest.raises(ValueError, match="has not started"):
+        small.first_rung(99)
+    built = build_scheduler(load_config(tabular_config(
+        tmp_path, fidelity={"scheduler": "synchronous_hyperband", "max": 27, "brackets": 2},
+        task={"name": "digits"})).data)
+    assert isinstance(built, SynchronousHyperband) and built.sizes == [27, 12]
+    assert built.describe() == ("synchronous_hyperband: rungs 1, 3, 9, 27 epochs, eta 3, "
+                                "brackets starting at rungs 0-1 with cohorts of 27, 12")
+    with pytest.raises(ConfigError, match="campaign.order: synchronous_hyperband holds"):
+        load_config(tabular_config(tmp_path, fidelity={"scheduler": "synchronous_hyperband",
+                                                       "max": 9}, task={"name": "digits"},
+                                   campaign__order="birth"))
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.floats(0, 1), min_size=2, max_size=12, unique=True), st.randoms())
 def test_successive_halving_promotes_the_top_of_a_rung_whatever_the_arrival_order(
@@ -170,7 +202,7 @@ def test_a_config_builds_its_scheduler_and_refuses_bad_ladders(tmp_path) -> None
         task={"name": "digits"})).data)
     assert isinstance(halving, SuccessiveHalving) and halving.cohort == 12
     assert halving.describe() == "successive_halving: rungs 1, 3, 9 epochs, eta 3, cohorts of 12"
-    with pytest.raises(ConfigError, match="campaign.order: successive halving holds results"):
+    with pytest.raises(ConfigError, match="campaign.order: successive_halving holds results"):
         load_config(tabular_config(tmp_path, fidelity={"scheduler": "successive_halving",
                                                        "max": 9}, task={"name": "digits"},
                                    campaign__order="birth"))

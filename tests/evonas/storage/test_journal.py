@@ -6,6 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evonas.storage import SCHEMA_VERSION, EvaluationRow, Journal, JournalError, Snapshot
 
@@ -77,3 +79,28 @@ def test_create_refuses_existing(tmp_path: Path) -> None:
     path = make(tmp_path)
     with pytest.raises(JournalError, match="already exists"):
         Journal.create(path, {})
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_row_text_is_the_standard_encoders(value) -> None:
+    """The journal's reused one-shot encoder writes what ``json.JSONEncoder`` writes, and
+    refuses a NaN or infinity the same way (the journal then writes nulls for them)."""
+    from evonas.storage.journal import _ENCODER, _dumps, _encode, json_safe
+
+    try:
+        expected = _ENCODER.encode(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _encode(value)
+        assert _dumps(value) == _ENCODER.encode(json_safe(value))
+    else:
+        assert _encode(value) == expected == _dumps(value)
