@@ -51,8 +51,8 @@ from evonas.objectives import Objective, objectives_from_config
 from evonas.options import Option, OptionSchema
 
 __all__ = ["ASHA", "FIDELITY_OPTIONS", "SCHEDULERS", "Hyperband", "MedianStopping", "Scheduler",
-           "SuccessiveHalving", "SynchronousHyperband", "build_scheduler", "geometric_fractions", "geometric_rungs",
-           "rungs_of"]
+           "SuccessiveHalving", "SynchronousHyperband", "build_scheduler", "geometric_fractions",
+           "geometric_rungs", "rungs_of"]
 
 
 def _check_rungs(value: Any, where: str) -> None:

@@ -1,5 +1,6 @@
 """The fidelity schedulers' rules: ASHA's top 1/eta, Hyperband's brackets, the median rule,
-successive halving's whole rungs (and synchronous Hyperband's brackets of them), and Pareto ranking with several objectives."""
+successive halving's whole rungs (and synchronous Hyperband's brackets of them), and Pareto
+ranking with several objectives."""
 
 from __future__ import annotations
 
