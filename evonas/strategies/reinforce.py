@@ -444,23 +444,15 @@ class NumpyPolicy:
         """:meth:`_adam` on the linked buffers (:meth:`link_optimizer_state`)."""
         assert self._moments is not None
         exp_avg, exp_avg_sq, counts = self._moments
-        group = self.optimizer.param_groups[0]
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         steps = counts.numpy()
         steps += 1
         step = float(steps[0])
-        m, v, param = exp_avg.numpy(), exp_avg_sq.numpy(), self._flat.numpy()
-        m += (1 - beta1) * (grad - m)
-        v *= beta2
-        v += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1 ** step)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
-        param -= step_size * m / denom
+        _adam_step(self._flat.numpy(), exp_avg.numpy(), exp_avg_sq.numpy(), grad, step,
+                   self.optimizer.param_groups[0])
 
     def _adam(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """torch's Adam step (no weight decay, no amsgrad), on the optimizer's own state."""
         group = self.optimizer.param_groups[0]
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         state = self.optimizer.state
         for tensor, param, grad in zip(self.params, params, grads, strict=True):
             entry = state[tensor]
@@ -471,15 +463,21 @@ class NumpyPolicy:
                                                        memory_format=torch.preserve_format)
             step_t = entry["step"]
             step_t += 1
-            step = float(step_t)
-            m = entry["exp_avg"].numpy()
-            v = entry["exp_avg_sq"].numpy()
-            m += (1 - beta1) * (grad - m)
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            step_size = lr / (1 - beta1 ** step)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
-            param -= step_size * m / denom
+            _adam_step(param, entry["exp_avg"].numpy(), entry["exp_avg_sq"].numpy(), grad,
+                       float(step_t), group)
+
+
+def _adam_step(param: np.ndarray, m: np.ndarray, v: np.ndarray, grad: np.ndarray, step: float,
+               group: dict[str, Any]) -> None:
+    """One Adam step in place on ``param`` and its moments ``m``, ``v`` (the ``step``-th),
+    with the hyperparameters of the optimizer's parameter ``group``."""
+    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+    m += (1 - beta1) * (grad - m)
+    v *= beta2
+    v += (1 - beta2) * grad * grad
+    step_size = lr / (1 - beta1 ** step)
+    denom = np.sqrt(v) / math.sqrt(1 - beta2 ** step) + eps
+    param -= step_size * m / denom
 
 
 def init_uniform(module: nn.Module, rng: np.random.Generator, scale: float) -> None:
