@@ -342,16 +342,6 @@ def test_synchronous_hyperband_halves_cohorts_that_start_at_successive_rungs(
                for s in starts)  # bracket 1 trains its first rung's epochs from scratch
 
 
-def test_a_synchronous_hyperband_campaign_killed_while_results_wait_resumes_exactly(
-        tmp_path: Path) -> None:
-    full_path, cut = full_and_killed(tmp_path, synchronous_hyperband_config, at=3)
-    assert any(s["promoted"] is None for s in rung_events(cut)[0])  # it waited
-    evonas.resume(cut).close()
-    assert untimed_journal_rows(cut) == untimed_journal_rows(full_path)
-    check_halving(cut, HYPERBAND_COHORTS)
-    assert replay_from_scratch(cut, tmp_path) == 10
-
-
 def test_a_halving_journal_without_its_starts_is_refused_on_resume(tmp_path: Path,
                                                                    capsys: Any) -> None:
     import sqlite3
@@ -368,13 +358,17 @@ def test_a_halving_journal_without_its_starts_is_refused_on_resume(tmp_path: Pat
         in err[0] and str(run.path / JOURNAL_FILE) in err[0]
 
 
-def test_a_successive_halving_campaign_killed_while_results_wait_resumes_exactly(
-        tmp_path: Path) -> None:
-    full_path, cut = full_and_killed(tmp_path, halving_config, at=3)
+@pytest.mark.parametrize("make_config, sizes", [
+    (halving_config, (4,)), (synchronous_hyperband_config, HYPERBAND_COHORTS)],
+    ids=["successive_halving", "synchronous_hyperband"])
+def test_a_synchronous_ladder_killed_while_results_wait_resumes_exactly(
+        tmp_path: Path, make_config: Callable[..., dict[str, Any]], sizes: tuple[int, ...]
+) -> None:
+    full_path, cut = full_and_killed(tmp_path, make_config, at=3)
     assert any(s["promoted"] is None for s in rung_events(cut)[0])  # it waited
     evonas.resume(cut).close()
     assert untimed_journal_rows(cut) == untimed_journal_rows(full_path)
-    check_halving(cut)
+    check_halving(cut, sizes)
     assert replay_from_scratch(cut, tmp_path) == 10
 
 
