@@ -413,7 +413,8 @@ class SynchronousHyperband(SuccessiveHalving):
         super().__init__(rungs, objectives, eta, resource, cohort=None)
         top = len(self.rungs) - 1
         count = max(1, min(brackets or top, top + 1))
-        self.sizes = [max(1, math.ceil((top + 1) / (top - s + 1) * eta ** (top - s) - 1e-9))
+        # (less a hair: a float product such as 4 / 3 * 3 may land just above a whole number)
+        self.sizes = [math.ceil((top + 1) / (top - s + 1) * eta ** (top - s) - 1e-9)
                       for s in range(count)]
 
     def cohort_size(self, cohort: int) -> int:

@@ -274,6 +274,9 @@ class NumpyPolicy:
             for param, view in zip(self.params, self._views(self._flat), strict=True):
                 param.data = view  # the parameters now live in one buffer
         self._numpy = [view.numpy() for view in self._views(self._flat)]
+        # the gradient's buffer, zeroed before each update, and each parameter's view of it
+        self._grad = torch.zeros(self._bounds[-1], dtype=torch.float32)
+        self._grads = [view.numpy() for view in self._views(self._grad)]
         self._moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.link_optimizer_state()
 
@@ -348,10 +351,8 @@ class NumpyPolicy:
             advantages: ``(batch,)``.
             entropy_weight: the entropy bonus's weight.
         """
-        params = self._arrays()
-        grad = np.zeros(self._bounds[-1], dtype=np.float32)
-        grads = [grad[self._bounds[k]:self._bounds[k + 1]].reshape(a.shape)
-                 for k, a in enumerate(params)]
+        params, grads = self._arrays(), self._grads
+        self._grad.zero_()
         self.gradients(choices, used, advantages, entropy_weight, params, out=grads)
         state = self.optimizer.state
         if self._moments is None and not any(state[p] for p in self.params):
@@ -362,7 +363,7 @@ class NumpyPolicy:
         if self._moments is None:
             self._adam(params, grads)
         else:
-            self._adam_flat(grad)
+            self._adam_flat(self._grad.numpy())
 
     def gradients(self, choices: np.ndarray, used: np.ndarray, advantages: np.ndarray,
                   entropy_weight: float, params: list[np.ndarray] | None = None,
